@@ -1,0 +1,3 @@
+from bragserve.cli import main
+
+main()

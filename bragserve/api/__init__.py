@@ -1,0 +1,1 @@
+"""HTTP layer: translates requests to service calls and domain errors to JSON. No business logic."""

@@ -1,0 +1,255 @@
+"""The ``bragserve`` command: serve, ingest, query, nli, train-nli.
+
+Command bodies are a few lines that call the library; domain errors become one-line
+``click.ClickException`` messages, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bragserve import __version__
+from bragserve.errors import BragserveError
+
+log = logging.getLogger("bragserve")
+
+
+def _offline() -> None:
+    # Nothing may reach a model hub at run time: resolve everything locally.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _domain_errors(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BragserveError as exc:
+            raise click.ClickException(exc.message) from None
+    return wrapper
+
+
+index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                            help="Corpus directory (default: indexes/default, or BRAGSERVE_INDEX_DIR).")
+policy_option = click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path),
+                             default=None, help="Policy TOML (default: policies/default.toml).")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="bragserve")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def cli(verbose: bool) -> None:
+    """bragserve: a self-growing, poisoning-robust RAG server."""
+    _offline()
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "sentence_transformers", "transformers", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@cli.command()
+@index_option
+@policy_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to bind.")
+@click.option("--index-type", type=click.Choice(["flat", "hnsw"]), default=None, help="Vector index kind.")
+@_domain_errors
+def serve(index_dir: Path | None, policy_path: Path | None, host: str, port: int, index_type: str | None) -> None:
+    """Serve the REST API on one corpus.
+
+    Example: bragserve serve --index indexes/default --port 8000
+    """
+    import uvicorn
+
+    from bragserve.api.app import create_app
+    from bragserve.config import load_policy, load_settings
+    from bragserve.store.lock import IndexLock
+
+    settings = load_settings(index_dir=index_dir, index_type=index_type)
+    policy, source = load_policy(policy_path)
+    lock = IndexLock.acquire(settings.index_dir)  # fail now, not after uvicorn has started
+    log.info("serving %s on http://%s:%d (policy %s, %s)", settings.index_dir, host, port, source, policy.hash[:12])
+    uvicorn.run(create_app(settings, policy, policy_source=source, lock=lock), host=host, port=port,
+                log_level="info", access_log=False)
+
+
+def _read_jsonl(path: Path) -> Iterator[dict]:
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise click.ClickException(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise click.ClickException(f"{path}:{n}: each line needs a string 'text'")
+            yield row
+
+
+def _read_json(path: Path) -> Iterator[dict]:
+    """A POST /documents body: {"documents": [{"id"?, "text", ...}]}."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{path}: not valid JSON ({exc.msg})") from None
+    docs = body.get("documents") if isinstance(body, dict) else None
+    if not isinstance(docs, list) or not all(isinstance(d, dict) and isinstance(d.get("text"), str) for d in docs):
+        raise click.ClickException(f"{path}: expected {{\"documents\": [{{\"text\": ...}}, ...]}}")
+    yield from docs
+
+
+def _read_folder(path: Path) -> Iterator[dict]:
+    for file in sorted(p for p in path.rglob("*") if p.suffix.lower() in (".txt", ".md") and p.is_file()):
+        rel = file.relative_to(path).as_posix()
+        doc_id = re.sub(r"[^A-Za-z0-9._:-]", "-", rel.replace("/", ":"))[:128]
+        yield {"id": doc_id, "text": file.read_text(encoding="utf-8"), "metadata": {"path": rel}}
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@index_option
+@policy_option
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 10_000))
+@_domain_errors
+def ingest(path: Path, index_dir: Path | None, policy_path: Path | None, batch_size: int) -> None:
+    """Add documents from JSONL (id, text, metadata?, trust?), a POST /documents JSON body, or a folder of .txt/.md.
+
+    Example: bragserve ingest examples/demo.jsonl --index indexes/default
+    """
+    from tqdm import tqdm
+
+    from bragserve.config import load_policy, load_settings
+    from bragserve.ingest import NewDocument
+    from bragserve.service import Service
+
+    if path.is_dir():
+        rows = list(_read_folder(path))
+    else:
+        rows = list(_read_json(path) if path.suffix.lower() == ".json" else _read_jsonl(path))
+    if not rows:
+        raise click.ClickException(f"no documents found in {path}")
+    settings = load_settings(index_dir=index_dir)
+    policy, source = load_policy(policy_path)
+    service = Service.open(settings, policy, source)
+    counts: dict[str, int] = {}
+    try:
+        with tqdm(total=len(rows), unit="doc", desc="ingest", file=sys.stderr) as bar:
+            for start in range(0, len(rows), batch_size):
+                batch = rows[start:start + batch_size]
+                docs = [NewDocument(text=r["text"], id=r.get("id"), metadata=r.get("metadata") or {},
+                                    trust=float(r.get("trust", 1.0))) for r in batch]
+                for result in service.ingest(documents=docs):
+                    counts[result.status] = counts.get(result.status, 0) + 1
+                bar.update(len(batch))
+    finally:
+        service.close()
+    click.echo(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + f" ({settings.index_dir})")
+
+
+@cli.command()
+@click.argument("text")
+@index_option
+@policy_option
+@click.option("-k", "k", type=int, default=None, help="Passages to retrieve.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@_domain_errors
+def query(text: str, index_dir: Path | None, policy_path: Path | None, k: int | None, as_json: bool) -> None:
+    """Answer a question from a corpus on disk (read-only; safe while a server runs).
+
+    Example: bragserve query "Who won Super Bowl 50?" --json
+    """
+    from bragserve.config import load_policy, load_settings
+    from bragserve.service import Service
+
+    settings = load_settings(index_dir=index_dir)
+    policy, source = load_policy(policy_path)
+    if not (Path(settings.index_dir) / "corpus.db").exists():
+        raise click.ClickException(f"no corpus at {settings.index_dir}; ingest something first")
+    service = Service.open(settings, policy, source, readonly=True)
+    try:
+        result = service.query(query=text, k=k)
+    finally:
+        service.close()
+    if as_json:
+        click.echo(json.dumps({
+            "query": result.query, "answer": result.answer.text if result.answer else None,
+            "passages": [p.__dict__ for p in result.passages], "timings_ms": result.timings_ms}))
+        return
+    click.echo(result.answer.text if result.answer and result.answer.text else "(no answer found)")
+    for p in result.passages:
+        click.echo(f"  [{p.chunk_id}] {p.score:.3f} {p.doc_id}: {p.text[:100]}")
+
+
+@cli.command()
+@click.argument("premise")
+@click.argument("hypothesis")
+@click.option("--model", default="bundled", show_default=True, help="NLI checkpoint path or id.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line.")
+@_domain_errors
+def nli(premise: str, hypothesis: str, model: str, as_json: bool) -> None:
+    """Score whether PREMISE entails HYPOTHESIS.
+
+    Example: bragserve nli "A man plays a guitar." "A person makes music."
+    """
+    from bragserve.gates.nli import NLIError, NLIModel
+
+    try:
+        score = NLIModel(model).score([(premise, hypothesis)])[0]
+    except NLIError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({**score.as_dict(), "label": score.label}))
+    else:
+        for name, value in score.as_dict().items():
+            click.echo(f"{name:<14}{value:.4f}")
+
+
+@cli.command("train-nli")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("../shared/data/nli"), show_default=True, help="The shared NLI data folder.")
+@click.option("--squad", "squad_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=Path("../shared/data/squad/dev-v1.1.json"), show_default=True, help="SQuAD v1.1 dev JSON.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Where to write the checkpoint and training_report.json.")
+@click.option("--epochs", default=2.0, show_default=True, type=float)
+@click.option("--batch-size", default=32, show_default=True, type=int)
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--max-steps", default=None, type=int, help="Stop after this many steps (smoke tests).")
+@click.option("--max-train-pairs", default=None, type=int, help="Train on a slice (smoke tests).")
+@click.option("--max-eval-pairs", default=None, type=int, help="Evaluate on a slice of each held-out set.")
+def train_nli(data_dir: Path, squad_path: Path, out_dir: Path, epochs: float, batch_size: int, seed: int,
+              max_steps: int | None, max_train_pairs: int | None, max_eval_pairs: int | None) -> None:
+    """Fine-tune the bundled MiniLM into a 3-way NLI cross-encoder and evaluate it on held-out sets.
+
+    Example: bragserve train-nli --out bragserve/models/nli-minilm-l6
+    """
+    from bragserve.embedding import resolve_embedder_path
+    from bragserve.training.nli_trainer import TrainConfig, train
+
+    cfg = TrainConfig(data_dir=data_dir, squad_path=squad_path, out_dir=out_dir,
+                      base_model=resolve_embedder_path("bundled"), epochs=epochs, batch_size=batch_size, seed=seed,
+                      max_steps=max_steps, max_train_pairs=max_train_pairs, max_eval_pairs=max_eval_pairs)
+    report = train(cfg)
+    for name, result in report["evaluation"].items():
+        click.echo(f"{name:<18} accuracy {result['accuracy']:.4f} ({result['pairs']} pairs)")
+    click.echo(f"checkpoint and report: {out_dir}")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

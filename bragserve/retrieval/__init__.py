@@ -1,0 +1,1 @@
+"""Retrieval: dense search (later: RAGPart voting, RAGMask screening)."""

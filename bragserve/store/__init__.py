@@ -1,0 +1,1 @@
+"""Persistence: the SQLite corpus (source of truth) and the FAISS vector index (a rebuildable cache)."""

@@ -1,0 +1,72 @@
+"""Sentence splitting shared by chunking, generation, gates and NLI data.
+
+One segmenter for the whole package, so that a chunk's sentences, an answer's
+sentences and the NLI training pairs are cut the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pysbd
+
+_local = threading.local()
+_CITATION = re.compile(r"\[([A-Za-z0-9_.:#-]+)\]")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence and its character span in the text it came from."""
+
+    text: str
+    start: int
+    end: int
+
+
+def _segmenter() -> pysbd.Segmenter:
+    # pysbd segmenters keep state between calls, so each thread gets its own.
+    seg = getattr(_local, "segmenter", None)
+    if seg is None:
+        seg = pysbd.Segmenter(language="en", clean=False, char_span=True)
+        _local.segmenter = seg
+    return seg
+
+
+@lru_cache(maxsize=20_000)
+def _split_cached(text: str) -> tuple[Sentence, ...]:
+    out: list[Sentence] = []
+    for span in _segmenter().segment(text):
+        stripped = span.sent.strip()
+        if not stripped:
+            continue
+        lead = len(span.sent) - len(span.sent.lstrip())
+        start = span.start + lead
+        out.append(Sentence(stripped, start, start + len(stripped)))
+    return tuple(out)
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Split text into sentences with character offsets (cached: passages recur)."""
+    if not text.strip():
+        return []
+    return list(_split_cached(text))
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def find_citations(sentence: str) -> list[str]:
+    """Chunk ids cited as ``[id]`` in a sentence, in order, without repeats."""
+    seen: dict[str, None] = {}
+    for match in _CITATION.finditer(sentence):
+        seen.setdefault(match.group(1), None)
+    return list(seen)
+
+
+def strip_citations(sentence: str) -> str:
+    """The sentence without its ``[id]`` markers, for NLI and embedding."""
+    return re.sub(r"\s+", " ", _CITATION.sub("", sentence)).strip()

@@ -1,0 +1,1 @@
+"""Offline training of the default NLI model (``bragserve train-nli``)."""

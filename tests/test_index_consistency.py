@@ -1,0 +1,101 @@
+"""The FAISS index is a cache of SQLite: missing, stale or corrupt files are repaired at start-up."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import faiss
+import numpy as np
+import pytest
+
+from bragserve.config import Policy, load_settings
+from bragserve.errors import ConfigError, IndexLocked
+from bragserve.ingest import NewDocument
+from bragserve.service import Service
+from bragserve.store.vectors import INDEX_FILE, HNSWIndex
+
+from conftest import demo_documents
+
+
+def _open(settings, embedder) -> Service:
+    return Service.open(settings, Policy(), embedder=embedder)
+
+
+def _seed(settings, embedder, n: int = 10) -> None:
+    service = _open(settings, embedder)
+    service.ingest(documents=[NewDocument(text=d["text"], id=d["id"]) for d in demo_documents()[:n]])
+    service.close()
+
+
+def test_missing_index_file_is_rebuilt(settings, embedder, caplog) -> None:
+    _seed(settings, embedder)
+    (settings.index_dir / INDEX_FILE).unlink()
+    with caplog.at_level(logging.INFO):
+        service = _open(settings, embedder)
+    assert service.status()["consistent"] and service.index.count() == 10
+    assert "repaired from SQLite: 10 added, 0 removed" in caplog.text
+    service.close()
+
+
+def test_corrupt_index_file_is_rebuilt(settings, embedder, caplog) -> None:
+    _seed(settings, embedder)
+    (settings.index_dir / INDEX_FILE).write_bytes(b"not a faiss index")
+    with caplog.at_level(logging.INFO):
+        service = _open(settings, embedder)
+    assert service.status()["consistent"] and service.index.count() == 10
+    assert "unreadable" in caplog.text
+    service.close()
+
+
+def test_stale_index_is_repaired_both_ways(settings, embedder, caplog) -> None:
+    _seed(settings, embedder)
+    path = str(settings.index_dir / INDEX_FILE)
+    index = faiss.read_index(path)
+    ids = faiss.vector_to_array(index.id_map)
+    index.remove_ids(ids[:3])                                        # vectors SQLite says are active
+    index.add_with_ids(np.ones((2, index.d), dtype=np.float32) / np.sqrt(index.d),
+                       np.array([9001, 9002], dtype=np.int64))        # vectors SQLite never had
+    faiss.write_index(index, path)
+    with caplog.at_level(logging.WARNING):
+        service = _open(settings, embedder)
+    assert "repaired from SQLite: 3 added, 2 removed" in caplog.text
+    assert service.status()["consistent"]
+    hits = service.query(query="smallest planet closest to the Sun", generate=False).passages
+    assert hits[0].doc_id == "mercury"
+    service.close()
+
+
+def test_other_embedder_is_refused(settings, embedder) -> None:
+    _seed(settings, embedder, 2)
+    with sqlite3.connect(settings.index_dir / "corpus.db") as db:
+        db.execute("UPDATE meta SET value = '{\"dim\": 768, \"model\": \"other\"}' WHERE key = 'embedder'")
+    with pytest.raises(ConfigError, match="embedded with"):
+        _open(settings, embedder)
+
+
+def test_hnsw_soft_delete_and_rebuild(tmp_path, embedder) -> None:
+    settings = load_settings(index_dir=tmp_path / "h", index_type="hnsw", hnsw_rebuild_ratio=0.25)
+    service = _open(settings, embedder)
+    service.ingest(documents=[NewDocument(text=d["text"], id=d["id"]) for d in demo_documents()])
+    assert service.delete_document("mars") == 1
+    index = service.index.index
+    assert isinstance(index, HNSWIndex) and len(index.tombstones) == 1
+    hits = service.query(query="Red Planet Olympus Mons", k=5, generate=False).passages
+    assert "mars" not in {h.doc_id for h in hits}
+    for doc in ("venus", "jupiter", "saturn", "mercury", "nile", "amazon", "everest"):
+        service.delete_document(doc)
+    assert len(index.tombstones) == 0 and index.index.ntotal == 22   # passed 25%: rebuilt without them
+    assert service.status()["consistent"]
+    service.close()
+    reopened = _open(settings, embedder)
+    assert reopened.status()["consistent"] and reopened.index.count() == 22
+    reopened.close()
+
+
+def test_second_writer_on_same_directory_is_refused(settings, embedder) -> None:
+    first = _open(settings, embedder)
+    with pytest.raises(IndexLocked, match="in use"):
+        _open(settings, embedder)
+    first.close()
+    _open(settings, embedder).close()

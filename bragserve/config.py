@@ -71,17 +71,66 @@ class GenerationPolicy(_Section):
     relative_margin: float = Field(0.25, ge=0, le=2, description="Sentences this far below the best one are dropped.")
 
 
+class WritebackPolicy(_Section):
+    on_query: bool = Field(True, description="Run the write-back gates after POST /query unless the request says "
+                                             "otherwise.")
+    max_answer_chars: int = Field(4000, ge=10, description="Longest answer the gates will consider.")
+
+
+class GroundingPolicy(_Section):
+    min: float = Field(0.9, ge=0, le=1, description="Weakest sentence's P(entailment) needed to accept (the "
+                                                    "Bidirectional RAG code writes back only at >= 0.9).")
+    review_min: float = Field(0.65, ge=0, le=1, description="From here up to `min` the answer is queued for "
+                                                            "review instead of rejected (the paper's 0.65 gate).")
+
+
+class AttributionPolicy(_Section):
+    retrievable_k: int = Field(20, ge=1, le=100, description="For POST /writebacks: a citation must be among this "
+                                                             "many passages retrieved for the query.")
+    min_citation_support: float = Field(0.5, ge=0, le=1, description="Every citation of a sentence must entail it "
+                                                                     "at least this much (no padding citations).")
+
+
+class NoveltyPolicy(_Section):
+    max_similarity: float = Field(0.90, ge=0, le=1, description="Cosine to the nearest active chunk at or above "
+                                                                "which an answer is a duplicate.")
+
+
+class ContradictionPolicy(_Section):
+    enabled: bool = Field(True, description="Check answers against the other retrieved chunks.")
+    min_probability: float = Field(0.8, ge=0, le=1, description="P(contradiction) from any active retrieved chunk "
+                                                                "at or above which the answer is queued.")
+    min_similarity: float = Field(0.35, ge=-1, le=1, description="Only chunks at least this similar to a sentence "
+                                                                 "are checked (unrelated text cannot contradict).")
+    max_pairs: int = Field(12, ge=0, le=200, description="Most (chunk, sentence) pairs checked per answer.")
+
+
+class LoopPolicy(_Section):
+    max_depth: int = Field(1, ge=0, le=10, description="A write-back may cite write-backs only this many "
+                                                       "generations deep (0: never).")
+    max_generated_share: float = Field(0.3, ge=0, le=1, description="Most write-backs in any retrieved top-k, as "
+                                                                    "a share of k; the rest is ingested text.")
+
+
 class Policy(_Section):
     """Every threshold and switch that decides behaviour, in one reviewed place."""
 
     retrieval: RetrievalPolicy = RetrievalPolicy()
     chunking: ChunkingPolicy = ChunkingPolicy()
     generation: GenerationPolicy = GenerationPolicy()
+    writeback: WritebackPolicy = WritebackPolicy()
+    grounding: GroundingPolicy = GroundingPolicy()
+    attribution: AttributionPolicy = AttributionPolicy()
+    novelty: NoveltyPolicy = NoveltyPolicy()
+    contradiction: ContradictionPolicy = ContradictionPolicy()
+    loop: LoopPolicy = LoopPolicy()
 
     @model_validator(mode="after")
     def _k_bounds(self) -> "Policy":
         if self.retrieval.default_k > self.retrieval.max_k:
             raise ValueError("retrieval.default_k must not exceed retrieval.max_k")
+        if self.grounding.review_min > self.grounding.min:
+            raise ValueError("grounding.review_min must not exceed grounding.min")
         return self
 
     def canonical_json(self) -> str:

@@ -10,20 +10,31 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from bragserve import audit, lifecycle
 from bragserve.config import Policy, Settings
 from bragserve.embedding import Embedder
 from bragserve.errors import ConfigError, InvalidInput, NotFound
+from bragserve.gates.nli import NLIModel
+from bragserve.gates.report import Candidate
 from bragserve.generation import Answer, Passage, create_generator
 from bragserve.ingest import NewDocument, PreparedDocument, prepare
 from bragserve.retrieval.dense import dense_search
-from bragserve.store.corpus import ChunkRow, Corpus, DocumentRow, NewChunk
+from bragserve.store import lineage
+from bragserve.store.corpus import ChunkRow, Corpus, DocumentRow, NewChunk, now_iso
 from bragserve.store.live_index import LiveIndex, Repair
 from bragserve.store.lock import IndexLock
+from bragserve.writeback import Outcome, WritebackLoop
+
+LOCAL_ACTOR = "local"
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +56,7 @@ class QueryResult:
     passages: list[Passage]
     answer: Answer | None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    writeback: Outcome | None = None
 
 
 @dataclass(frozen=True)
@@ -57,17 +69,28 @@ class Service:
     """Everything a request needs, built once per process by ``Service.open``."""
 
     def __init__(self, *, settings: Settings, policy: Policy, policy_source: str, embedder: Embedder,
-                 corpus: Corpus, index: LiveIndex, repair: Repair, lock: IndexLock | None) -> None:
+                 nli: NLIModel, corpus: Corpus, index: LiveIndex, repair: Repair, lock: IndexLock | None) -> None:
         self.settings, self.policy, self.policy_source = settings, policy, policy_source
-        self.embedder, self.corpus, self.index = embedder, corpus, index
+        self.embedder, self.nli, self.corpus, self.index = embedder, nli, corpus, index
         self.repair = repair
         self.generator = create_generator(policy.generation, embedder)
         self._lock = lock
         self._write_lane = threading.Lock()
+        self.loop = WritebackLoop(policy=policy, corpus=corpus, index=index, embedder=embedder, nli=nli,
+                                  lane=self._write_lane, apply_index=self._apply_index)
+        self._exposure: Counter[int] = Counter()
+        self._exposure_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        if lock is not None:
+            self._record_policy()
+            self._flusher = threading.Thread(target=self._flush_loop, name="bragserve-exposure", daemon=True)
+            self._flusher.start()
 
     @classmethod
     def open(cls, settings: Settings, policy: Policy, policy_source: str = "built-in", *,
-             readonly: bool = False, embedder: Embedder | None = None, lock: IndexLock | None = None) -> "Service":
+             readonly: bool = False, embedder: Embedder | None = None, nli: NLIModel | None = None,
+             lock: IndexLock | None = None) -> "Service":
         """Load models, open the corpus, load and repair the index. A writer holds the directory lock."""
         directory = Path(settings.index_dir)
         if not readonly and lock is None:
@@ -75,6 +98,7 @@ class Service:
         try:
             embedder = embedder or Embedder(settings.embedder, batch_size=settings.embed_batch_size,
                                             cache_size=settings.query_cache_size)
+            nli = nli or NLIModel(settings.nli_model)
             corpus = Corpus(directory / CORPUS_FILE, readonly=readonly)
             cls._check_embedder(corpus, embedder, readonly)
             index = LiveIndex(directory, corpus, kind=settings.index_type, dim=embedder.dim,
@@ -90,7 +114,7 @@ class Service:
             if lock is not None:
                 lock.release()
             raise
-        return cls(settings=settings, policy=policy, policy_source=policy_source, embedder=embedder,
+        return cls(settings=settings, policy=policy, policy_source=policy_source, embedder=embedder, nli=nli,
                    corpus=corpus, index=index, repair=repair, lock=lock)
 
     @staticmethod
@@ -104,8 +128,19 @@ class Service:
         elif stored is not None and stored != current:
             raise ConfigError(f"this corpus was embedded with {stored}, but the configured embedder is {current}")
 
+    def _record_policy(self) -> None:
+        with self._write_lane, self.corpus.write() as db:
+            audit.append(db, type="policy_loaded", actor=LOCAL_ACTOR, subjects=[self.policy.hash],
+                         payload={"source": self.policy_source, "policy_hash": self.policy.hash,
+                                  "policy": self.policy.model_dump(mode="json"),
+                                  "models": {"embedder": self.embedder.model_id, "nli": self.nli.model_id}})
+
     def close(self) -> None:
-        """Save the index (writers only) and release the directory."""
+        """Flush counters, save the index (writers only) and release the directory."""
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=10)
+            self.flush_exposure()
         if self._lock is not None:
             self.index.close()
         self.corpus.close()
@@ -115,7 +150,7 @@ class Service:
 
     # -- ingest ----------------------------------------------------------------------------------
 
-    def ingest(self, *, documents: list[NewDocument]) -> list[IngestedDocument]:
+    def ingest(self, *, documents: list[NewDocument], actor: str = LOCAL_ACTOR) -> list[IngestedDocument]:
         prepared = prepare(documents, self.settings, self.policy.chunking)
         to_embed = [p for p in prepared if self._needs_new_version(p)]
         texts = [c.text for p in to_embed for c in p.chunks]
@@ -134,6 +169,9 @@ class Service:
                         changed = current.trust != p.trust or current.metadata != p.metadata
                         if changed:
                             self.corpus.update_attributes(db, p.id, trust=p.trust, metadata=p.metadata)
+                            audit.append(db, type="update", actor=actor, subjects=[p.id],
+                                         payload={"version": current.version, "trust": p.trust,
+                                                  "metadata": p.metadata, "content_changed": False})
                         results.append(IngestedDocument(p.id, "updated" if changed else "unchanged",
                                                         current.version, len(self.corpus.document_chunks(p.id))))
                         continue
@@ -147,6 +185,14 @@ class Service:
                     add_ids += vids
                     add_vecs.append(vecs)
                     remove_ids += superseded
+                    audit.append(db, type="ingest" if current is None else "update", actor=actor, subjects=[p.id],
+                                 payload={"version": version, "content_hash": p.content_hash, "trust": p.trust,
+                                          "chunks": [f"c{v}" for v in vids],
+                                          "superseded": [f"c{v}" for v in superseded], "content_changed": True})
+                    if superseded:  # write-backs built on the old text no longer stand on anything
+                        change = lifecycle.Change()
+                        lifecycle.revoke_dependants(db, self.corpus, p.id, actor=actor, change=change)
+                        remove_ids += change.removed_vids
                     results.append(IngestedDocument(p.id, "created" if current is None else "updated", version,
                                                     len(vids)))
             self._apply_index(add_ids, add_vecs, remove_ids)
@@ -177,44 +223,166 @@ class Service:
 
     def list_documents(self, *, source: str | None, status: str | None, limit: int,
                        cursor: str | None) -> DocumentPage:
-        after = _decode_cursor(cursor) if cursor else 0
+        after = decode_cursor(cursor) if cursor else 0
         rows = self.corpus.list_documents(source=source, status=status, limit=limit + 1, after_seq=after)
         more = len(rows) > limit
         rows = rows[:limit]
-        return DocumentPage(rows, _encode_cursor(rows[-1].seq) if more and rows else None)
+        return DocumentPage(rows, encode_cursor(rows[-1].seq) if more and rows else None)
 
-    def delete_document(self, doc_id: str) -> int:
-        """Mark a document deleted (its rows stay for lineage and audit) and drop its vectors."""
+    def delete_document(self, doc_id: str, *, actor: str = LOCAL_ACTOR) -> lifecycle.Change:
+        """Mark a document deleted (rows stay for lineage and audit), revoking what was built on it."""
+        return self.change_status(doc_id, "deleted", actor=actor, reason="requested")
+
+    def change_status(self, doc_id: str, status: str, *, actor: str, reason: str,
+                      payload: dict | None = None) -> lifecycle.Change:
         with self._write_lane:
             with self.corpus.write() as db:
-                doc = self.corpus.get_document(doc_id, db=db)
-                if doc is None or doc.status == "deleted":
-                    raise NotFound(f"no document with id {doc_id!r}")
-                vids = self.corpus.set_status(db, doc_id, "deleted")
-            self._apply_index([], [], vids)
-        return len(vids)
+                change = lifecycle.set_status(db, self.corpus, doc_id, status, actor=actor, reason=reason,
+                                              payload=payload)
+            self._apply_index([], [], change.removed_vids)
+        return change
+
+    def restore_document(self, doc_id: str, *, actor: str = LOCAL_ACTOR) -> lifecycle.Change:
+        with self._write_lane:
+            with self.corpus.write() as db:
+                change = lifecycle.restore(db, self.corpus, doc_id, actor=actor)
+            self.index.restore(change.restored_vids)
+        return change
+
+    def lineage(self, doc_id: str) -> dict:
+        """Ancestors (what a write-back was built from) and descendants (what was built on a document)."""
+        db = self.corpus.reader()
+        if self.corpus.get_document(doc_id) is None:
+            raise NotFound(f"no document with id {doc_id!r}")
+
+        def describe(other: str, depth: int, via: list[str]) -> dict:
+            doc = self.corpus.get_document(other)
+            return {"id": other, "source": doc.source if doc else None, "status": doc.status if doc else None,
+                    "depth": depth, "via_chunks": via}
+
+        ancestors, seen, frontier = [], {doc_id}, [(doc_id, 0)]
+        while frontier:
+            current, depth = frontier.pop(0)
+            grouped: dict[str, list[str]] = {}
+            for parent_doc, vid in lineage.parents(db, current):
+                grouped.setdefault(parent_doc, []).append(f"c{vid}")
+            for parent_doc, via in grouped.items():
+                if parent_doc not in seen:
+                    seen.add(parent_doc)
+                    ancestors.append(describe(parent_doc, depth + 1, via))
+                    frontier.append((parent_doc, depth + 1))
+        descendants, seen, frontier = [], {doc_id}, [(doc_id, 0)]
+        while frontier:
+            current, depth = frontier.pop(0)
+            for child in lineage.children(db, current):
+                if child not in seen:
+                    seen.add(child)
+                    descendants.append(describe(child, depth + 1, []))
+                    frontier.append((child, depth + 1))
+        return {"id": doc_id, "ancestors": ancestors, "descendants": descendants,
+                "revocation_causes": lineage.causes(db, doc_id)}
 
     # -- query -----------------------------------------------------------------------------------
 
-    def query(self, *, query: str, k: int | None = None, generate: bool = True) -> QueryResult:
+    def _validate_query(self, query: str) -> None:
         if not query or not query.strip():
             raise InvalidInput("query is empty", code="empty_query")
         if len(query) > self.settings.max_query_chars:
             raise InvalidInput(f"query has {len(query)} characters; the limit is {self.settings.max_query_chars}",
                                code="query_too_long")
+
+    def retrieve(self, query_vector: np.ndarray, k: int) -> list[Passage]:
+        """Top-k with the loop cap: at most max_generated_share of k may be write-backs."""
+        cap = math.floor(self.policy.loop.max_generated_share * k + 1e-9)
+        passages = dense_search(self.index, self.corpus, query_vector, k, max_generated=cap)
+        with self._exposure_lock:
+            self._exposure.update(int(p.chunk_id[1:]) for p in passages)
+        return passages
+
+    def query(self, *, query: str, k: int | None = None, generate: bool = True, writeback: bool | None = None,
+              actor: str = LOCAL_ACTOR) -> QueryResult:
+        self._validate_query(query)
         k = self.policy.retrieval.default_k if k is None else k
         if not 1 <= k <= self.policy.retrieval.max_k:
             raise InvalidInput(f"k must be between 1 and {self.policy.retrieval.max_k}", code="invalid_k")
+        if writeback and not generate:
+            raise InvalidInput("writeback needs an answer: set generate to true", code="writeback_without_answer")
+        if writeback and self._lock is None:
+            raise InvalidInput("this corpus is open read-only; write-back is not possible", code="read_only")
+        # The policy default applies only where it can: an answer is generated and the corpus is writable.
+        run_gates = writeback if writeback is not None else (
+            self.policy.writeback.on_query and generate and self._lock is not None)
         started = time.perf_counter()
         qvec = self.embedder.encode_query(query.strip())
         t_embed = time.perf_counter()
-        passages = dense_search(self.index, self.corpus, qvec, k)
+        passages = self.retrieve(qvec, k)
         t_search = time.perf_counter()
         answer = self.generator.answer(query, qvec, passages) if generate else None
         t_gen = time.perf_counter()
+        outcome = None
+        if run_gates and answer is not None and answer.text:
+            outcome = self.loop.submit(Candidate(query, answer.text, answer.generator,
+                                                 {p.chunk_id: p for p in passages}), actor=actor, record=True)
+        t_gates = time.perf_counter()
         timings = {"embed": (t_embed - started) * 1000, "search": (t_search - t_embed) * 1000,
-                   "generate": (t_gen - t_search) * 1000, "total": (t_gen - started) * 1000}
-        return QueryResult(query, k, passages, answer, {k_: round(v, 3) for k_, v in timings.items()})
+                   "generate": (t_gen - t_search) * 1000, "writeback": (t_gates - t_gen) * 1000,
+                   "total": (t_gates - started) * 1000}
+        return QueryResult(query, k, passages, answer, {k_: round(v, 3) for k_, v in timings.items()}, outcome)
+
+    def propose_writeback(self, *, query: str, answer: str, citations: list[str] | None, generator: str,
+                          actor: str = LOCAL_ACTOR) -> Outcome:
+        """An answer from an outside generator: its citations must be retrievable for its query."""
+        self._validate_query(query)
+        if not answer or not answer.strip():
+            raise InvalidInput("answer is empty", code="empty_answer")
+        qvec = self.embedder.encode_query(query.strip())
+        passages = self.retrieve(qvec, self.policy.attribution.retrievable_k)
+        return self.loop.submit(Candidate(query, answer, generator, {p.chunk_id: p for p in passages},
+                                          tuple(citations or ())), actor=actor)
+
+    def feedback(self, *, document_id: str | None, query_id: str | None, signal: str, note: str | None,
+                 actor: str = LOCAL_ACTOR) -> dict:
+        """Store and audit feedback; a 'down' on a write-back revokes it (and what was built on it)."""
+        if (document_id is None) == (query_id is None):
+            raise InvalidInput("give exactly one of document_id and query_id", code="invalid_feedback")
+        target = document_id
+        if query_id is not None:
+            rows = list(self.corpus.reader().query("SELECT writeback_doc FROM queries WHERE id = ?", [query_id]))
+            if not rows:
+                raise NotFound(f"no query with id {query_id!r}")
+            target = rows[0]["writeback_doc"]
+        doc = self.corpus.get_document(target) if target else None
+        if document_id is not None and (doc is None or doc.status == "deleted"):
+            raise NotFound(f"no document with id {document_id!r}")
+        revoke = signal == "down" and doc is not None and doc.source == "writeback" and doc.status == "active"
+        with self._write_lane:
+            with self.corpus.write() as db:
+                cur = db.execute("INSERT INTO feedback (document_id, query_id, signal, note, actor, created_at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", [document_id, query_id, signal, note, actor,
+                                                               now_iso()])
+                record = audit.append(db, type="feedback", actor=actor,
+                                      subjects=[s for s in (document_id, query_id, target) if s],
+                                      payload={"signal": signal, "note": note, "revokes": target if revoke else None})
+                change = lifecycle.set_status(db, self.corpus, target, "revoked", actor=actor, reason="feedback",
+                                              payload={"feedback_id": cur.lastrowid}) if revoke else lifecycle.Change()
+            self._apply_index([], [], change.removed_vids)
+        return {"id": cur.lastrowid, "audit_id": record.id, "revoked": ([target] if revoke else []) + change.revoked}
+
+    # -- exposure --------------------------------------------------------------------------------
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(10.0):
+            self.flush_exposure()
+
+    def flush_exposure(self) -> None:
+        """Retrieval counts per chunk, kept for loop-health metrics (batched: not worth an fsync per query)."""
+        with self._exposure_lock:
+            counts, self._exposure = self._exposure, Counter()
+        if not counts:
+            return
+        with self._write_lane, self.corpus.write() as db:
+            db.conn.executemany("INSERT INTO exposure (vid, retrieved) VALUES (?, ?) ON CONFLICT(vid) DO UPDATE "
+                                "SET retrieved = retrieved + excluded.retrieved", list(counts.items()))
 
     # -- health ----------------------------------------------------------------------------------
 
@@ -227,11 +395,11 @@ class Service:
                                     "removed": self.repair.removed}}
 
 
-def _encode_cursor(seq: int) -> str:
+def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"after": seq}).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> int:
+def decode_cursor(cursor: str) -> int:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]

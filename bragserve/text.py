@@ -70,3 +70,49 @@ def find_citations(sentence: str) -> list[str]:
 def strip_citations(sentence: str) -> str:
     """The sentence without its ``[id]`` markers, for NLI and embedding."""
     return re.sub(r"\s+", " ", _CITATION.sub("", sentence)).strip()
+
+
+_MARKER_GROUP = re.compile(r"\s*((?:\[[A-Za-z0-9_.:#-]+\]\s*)+)")
+
+
+@dataclass(frozen=True)
+class CitedSentence:
+    text: str                   # without citation markers
+    citations: tuple[str, ...]  # in order, without repeats
+
+
+def split_cited(answer: str) -> list[CitedSentence]:
+    """Split an answer into sentences and attach each ``[id]`` marker to the sentence it follows.
+
+    Generators write both "Claim. [c1]" and "Claim [c1]." styles; markers are removed
+    first and then assigned to the last sentence that starts before them, so neither
+    style moves a citation onto the next sentence.
+    """
+    stripped_parts: list[str] = []
+    markers: list[tuple[int, list[str]]] = []
+    pos, length = 0, 0
+    for match in _MARKER_GROUP.finditer(answer):
+        stripped_parts.append(answer[pos:match.start()])
+        length += match.start() - pos
+        markers.append((length, _CITATION.findall(match.group(1))))
+        stripped_parts.append(" ")
+        length += 1
+        pos = match.end()
+    stripped_parts.append(answer[pos:])
+    stripped = "".join(stripped_parts)
+    sentences = split_sentences(stripped)
+    cites: list[dict[str, None]] = [{} for _ in sentences]
+    for offset, ids in markers:
+        owner = None
+        for i, sentence in enumerate(sentences):
+            if sentence.start < offset:
+                owner = i
+        if owner is not None:
+            for cid in ids:
+                cites[owner].setdefault(cid, None)
+    out = []
+    for sentence, found in zip(sentences, cites):
+        text = re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s+", " ", sentence.text)).strip()
+        if text:
+            out.append(CitedSentence(text, tuple(found)))
+    return out

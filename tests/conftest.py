@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from bragserve.api.app import create_app  # noqa: E402
 from bragserve.config import Policy, Settings, load_settings  # noqa: E402
 from bragserve.embedding import Embedder  # noqa: E402
+from bragserve.gates.nli import NLIModel  # noqa: E402
 from bragserve.service import Service  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,19 +44,24 @@ def embedder() -> Embedder:
     return Embedder("bundled")
 
 
+@pytest.fixture(scope="session")
+def nli() -> NLIModel:
+    return NLIModel(load_settings().nli_model)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings(index_dir=tmp_path / "index")
 
 
 @pytest.fixture
-def make_client(embedder: Embedder) -> Iterator:
+def make_client(embedder: Embedder, nli: NLIModel) -> Iterator:
     """Factory for an in-process client over its own service; closed at teardown."""
     opened: list[TestClient] = []
 
     def make(settings: Settings, policy: Policy | None = None) -> TestClient:
         policy = policy or Policy()
-        service = Service.open(settings, policy, embedder=embedder)
+        service = Service.open(settings, policy, embedder=embedder, nli=nli)
         client = TestClient(create_app(settings, policy, service=service), raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)

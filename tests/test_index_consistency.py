@@ -19,7 +19,15 @@ from conftest import demo_documents
 
 
 def _open(settings, embedder) -> Service:
-    return Service.open(settings, Policy(), embedder=embedder)
+    return Service.open(settings, Policy(), embedder=embedder, nli=_NLI.get("model"))
+
+
+_NLI: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def _share_nli(nli) -> None:
+    _NLI["model"] = nli
 
 
 def _seed(settings, embedder, n: int = 10) -> None:
@@ -78,7 +86,7 @@ def test_hnsw_soft_delete_and_rebuild(tmp_path, embedder) -> None:
     settings = load_settings(index_dir=tmp_path / "h", index_type="hnsw", hnsw_rebuild_ratio=0.25)
     service = _open(settings, embedder)
     service.ingest(documents=[NewDocument(text=d["text"], id=d["id"]) for d in demo_documents()])
-    assert service.delete_document("mars") == 1
+    assert service.delete_document("mars").removed_vids == [3]
     index = service.index.index
     assert isinstance(index, HNSWIndex) and len(index.tombstones) == 1
     hits = service.query(query="Red Planet Olympus Mons", k=5, generate=False).passages

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from bragserve import __version__
 from bragserve.api.errors import install_error_handlers
 from bragserve.api.middleware import RequestLimits
-from bragserve.api.routers import documents, health, query
+from bragserve.api.routers import audit, documents, feedback, health, query, reviews, writebacks
 from bragserve.config import Policy, Settings
 from bragserve.service import Service
 from bragserve.store.lock import IndexLock
@@ -59,4 +59,8 @@ def create_app(settings: Settings, policy: Policy, *, policy_source: str = "buil
     app.include_router(health.router)
     app.include_router(documents.router)
     app.include_router(query.router)
+    app.include_router(writebacks.router)
+    app.include_router(reviews.router)
+    app.include_router(feedback.router)
+    app.include_router(audit.router)
     return app

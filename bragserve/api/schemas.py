@@ -66,16 +66,126 @@ class DocumentsPublic(BaseModel):
     next_cursor: str | None
 
 
-class DeletedPublic(BaseModel):
+class StatusChangePublic(BaseModel):
     id: str
-    status: Literal["deleted"]
-    chunks_removed: int
+    status: Status
+    chunks_removed: int = 0
+    chunks_restored: int = 0
+    revoked: list[str] = Field(default_factory=list, description="Write-backs revoked because of this change.")
+    restored: list[str] = Field(default_factory=list, description="Write-backs restored because of this change.")
+
+
+class StatusChangeRequest(_Strict):
+    reason: StrictStr | None = Field(None, description="Why, for the audit log.")
+
+
+class LineageNode(BaseModel):
+    id: str
+    source: Source | None
+    status: Status | None
+    depth: int
+    via_chunks: list[str]
+
+
+class LineagePublic(BaseModel):
+    id: str
+    ancestors: list[LineageNode]
+    descendants: list[LineageNode]
+    revocation_causes: list[str]
 
 
 class QueryRequest(_Strict):
     query: StrictStr = Field(..., description="The question.")
     k: StrictInt | None = Field(None, description="Passages to retrieve (1..100; policy default when omitted).")
     generate: StrictBool = Field(True, description="Produce an answer, or only retrieve.")
+    writeback: StrictBool | None = Field(None, description="Run the write-back gates (policy default when omitted).")
+
+
+class GatePublic(BaseModel):
+    name: str
+    passed: bool
+    score: float | None
+    message: str | None
+    details: dict[str, Any]
+
+
+class WritebackPublic(BaseModel):
+    decision: Literal["accepted", "rejected", "review", "skipped"]
+    reason: str | None = None
+    message: str
+    gates: list[GatePublic] = Field(default_factory=list)
+    document_id: str | None = None
+    review_id: str | None = None
+    audit_id: str | None = None
+    depth: int | None = None
+
+
+class WritebackRequest(_Strict):
+    query: StrictStr = Field(..., description="The question the answer responds to.")
+    answer: StrictStr = Field(..., description="The answer, with [chunk_id] after every sentence.")
+    citations: list[StrictStr] | None = Field(None, description="Citations for sentences that carry none inline.")
+    generator: StrictStr = Field("external", max_length=200, description="Who wrote the answer, for lineage.")
+
+
+class ReviewPublic(BaseModel):
+    id: str
+    status: Literal["pending", "approved", "rejected"]
+    kind: str
+    reason: str
+    candidate: dict[str, Any]
+    created_at: str
+    decided_at: str | None
+    decided_by: str | None
+    note: str | None
+    result_doc: str | None
+
+
+class ReviewsPublic(BaseModel):
+    data: list[ReviewPublic]
+    count: int
+    next_cursor: str | None
+
+
+class ReviewDecision(_Strict):
+    note: StrictStr | None = Field(None, description="Why, for the audit log.")
+
+
+class FeedbackRequest(_Strict):
+    document_id: StrictStr | None = None
+    query_id: StrictStr | None = None
+    signal: Literal["up", "down"]
+    note: StrictStr | None = None
+
+
+class FeedbackPublic(BaseModel):
+    id: int
+    audit_id: str
+    revoked: list[str]
+
+
+class AuditRecordPublic(BaseModel):
+    id: str
+    seq: int
+    time: str
+    actor: str
+    type: str
+    subjects: list[str]
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditPublic(BaseModel):
+    data: list[AuditRecordPublic]
+    count: int
+    next_cursor: str | None
+
+
+class AuditVerifyPublic(BaseModel):
+    ok: bool
+    count: int
+    first_broken: str | None
+    problem: str | None
 
 
 class PassagePublic(BaseModel):
@@ -109,6 +219,8 @@ class QueryResponse(BaseModel):
     citations: list[CitationPublic]
     passages: list[PassagePublic]
     timings_ms: dict[str, float]
+    writeback: WritebackPublic | None = None
+    query_id: str | None = Field(None, description="Id to give feedback on (when the write-back gates ran).")
 
 
 class ErrorDetail(BaseModel):

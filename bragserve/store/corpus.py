@@ -126,7 +126,7 @@ class Corpus:
 
     # -- connections -------------------------------------------------------------------------
 
-    def _reader(self) -> sqlite_utils.Database:
+    def reader(self) -> sqlite_utils.Database:
         db = getattr(self._local, "db", None)
         if db is None:
             db = _open(self.path, readonly=True)
@@ -147,7 +147,7 @@ class Corpus:
     # -- meta ----------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
-        rows = list(self._reader().query("SELECT value FROM meta WHERE key = ?", [key]))
+        rows = list(self.reader().query("SELECT value FROM meta WHERE key = ?", [key]))
         return rows[0]["value"] if rows else None
 
     def set_meta(self, db: sqlite_utils.Database, key: str, value: str) -> None:
@@ -211,10 +211,10 @@ class Corpus:
         return DocumentRow.from_row(rows[0]) if rows else None
 
     def get_document(self, doc_id: str, *, db: sqlite_utils.Database | None = None) -> DocumentRow | None:
-        return self._get(db or self._reader(), doc_id)
+        return self._get(db or self.reader(), doc_id)
 
     def document_chunks(self, doc_id: str) -> list[ChunkRow]:
-        rows = self._reader().query(
+        rows = self.reader().query(
             f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE doc_id = ? AND doc_version = "
             "(SELECT version FROM documents WHERE id = ?) ORDER BY ordinal", [doc_id, doc_id])
         return [ChunkRow(**r) for r in rows]
@@ -229,33 +229,33 @@ class Corpus:
             where.append("status = ?")
             params.append(status)
         sql = f"SELECT * FROM documents WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-        return [DocumentRow.from_row(r) for r in self._reader().query(sql, [*params, limit])]
+        return [DocumentRow.from_row(r) for r in self.reader().query(sql, [*params, limit])]
 
     def chunks_by_vids(self, vids: list[int]) -> dict[int, ChunkRow]:
         if not vids:
             return {}
         marks = ",".join("?" * len(vids))
-        rows = self._reader().query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE vid IN ({marks})", list(vids))
+        rows = self.reader().query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE vid IN ({marks})", list(vids))
         return {r["vid"]: ChunkRow(**r) for r in rows}
 
     def chunk_counts(self) -> dict[str, int]:
-        rows = self._reader().query("SELECT status, count(*) AS n FROM chunks GROUP BY status")
+        rows = self.reader().query("SELECT status, count(*) AS n FROM chunks GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
 
     def document_counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        for r in self._reader().query("SELECT source, status, count(*) AS n FROM documents GROUP BY source, status"):
+        for r in self.reader().query("SELECT source, status, count(*) AS n FROM documents GROUP BY source, status"):
             out.setdefault(r["source"], {})[r["status"]] = r["n"]
         return out
 
     def active_vids(self, db: sqlite_utils.Database | None = None) -> np.ndarray:
-        rows = (db or self._reader()).execute("SELECT vid FROM chunks WHERE status = 'active' ORDER BY vid").fetchall()
+        rows = (db or self.reader()).execute("SELECT vid FROM chunks WHERE status = 'active' ORDER BY vid").fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def embeddings(self, vids: np.ndarray, dim: int, db: sqlite_utils.Database | None = None,
                    batch: int = 2000) -> np.ndarray:
         """Stored vectors of the given chunks, in the order given."""
-        db = db or self._reader()
+        db = db or self.reader()
         out = np.zeros((len(vids), dim), dtype=np.float32)
         position = {int(v): i for i, v in enumerate(vids)}
         for start in range(0, len(vids), batch):

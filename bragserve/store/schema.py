@@ -44,8 +44,95 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX chunks_status ON chunks (status, vid)")
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    """The write-back loop: audit log, write-back records, lineage, revocation causes, reviews, feedback."""
+    db.execute("""
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            time TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            type TEXT NOT NULL,
+            subjects TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE
+        )""")
+    db.execute("CREATE INDEX audit_type ON audit (type, seq)")
+    db.execute("CREATE INDEX audit_time ON audit (time)")
+    # Append-only: the database itself refuses to change or remove a record.
+    db.execute("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN "
+               "SELECT RAISE(ABORT, 'audit records are append-only'); END")
+    db.execute("CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN "
+               "SELECT RAISE(ABORT, 'audit records are append-only'); END")
+    db.execute("""
+        CREATE TABLE writebacks (
+            doc_id TEXT PRIMARY KEY REFERENCES documents (id),
+            query TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            generator TEXT NOT NULL,
+            citations TEXT NOT NULL,
+            scores TEXT NOT NULL,
+            policy_hash TEXT NOT NULL,
+            depth INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE lineage (
+            child_doc TEXT NOT NULL REFERENCES documents (id),
+            parent_vid INTEGER NOT NULL REFERENCES chunks (vid),
+            parent_doc TEXT NOT NULL REFERENCES documents (id),
+            PRIMARY KEY (child_doc, parent_vid)
+        )""")
+    db.execute("CREATE INDEX lineage_parent_doc ON lineage (parent_doc)")
+    db.execute("""
+        CREATE TABLE revocation_causes (
+            doc_id TEXT NOT NULL REFERENCES documents (id),
+            cause_doc TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (doc_id, cause_doc)
+        )""")
+    db.execute("CREATE INDEX revocation_causes_cause ON revocation_causes (cause_doc)")
+    db.execute("""
+        CREATE TABLE reviews (
+            id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+            kind TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            subject TEXT,
+            candidate TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            decided_at TEXT,
+            decided_by TEXT,
+            note TEXT,
+            result_doc TEXT
+        )""")
+    db.execute("CREATE INDEX reviews_status ON reviews (status, seq)")
+    db.execute("""
+        CREATE TABLE queries (
+            id TEXT PRIMARY KEY,
+            query TEXT NOT NULL,
+            answer TEXT,
+            writeback_doc TEXT,
+            decision TEXT,
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            document_id TEXT,
+            query_id TEXT,
+            signal TEXT NOT NULL CHECK (signal IN ('up', 'down')),
+            note TEXT,
+            actor TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE TABLE exposure (vid INTEGER PRIMARY KEY, retrieved INTEGER NOT NULL DEFAULT 0)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_documents_chunks", _v1),
+    ("0002_writeback_loop", _v2),
 ]
 
 

@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from bragserve.api.deps import ServiceDep
-from bragserve.api.schemas import (ChunkPublic, DeletedPublic, DocumentPublic, DocumentsCreate, DocumentsPublic,
-                                   IngestedPublic, IngestResponse, Source, Status)
+from bragserve.api.schemas import (ChunkPublic, DocumentPublic, DocumentsCreate, DocumentsPublic, IngestedPublic,
+                                   IngestResponse, LineagePublic, Source, Status, StatusChangePublic,
+                                   StatusChangeRequest)
+from bragserve.lifecycle import Change
 from bragserve.ingest import NewDocument
 from bragserve.store.corpus import ChunkRow, DocumentRow
 
@@ -45,7 +47,37 @@ def read_document(doc_id: str, service: ServiceDep) -> DocumentPublic:
     return _public(doc, chunks)
 
 
-@router.delete("/{doc_id}", response_model=DeletedPublic, summary="Delete a document")
-def delete_document(doc_id: str, service: ServiceDep) -> DeletedPublic:
-    removed = service.delete_document(doc_id)
-    return DeletedPublic(id=doc_id, status="deleted", chunks_removed=removed)
+def _changed(doc_id: str, status: str, change: Change) -> StatusChangePublic:
+    return StatusChangePublic(id=doc_id, status=status, chunks_removed=len(change.removed_vids),
+                              chunks_restored=len(change.restored_vids), revoked=change.revoked,
+                              restored=change.restored)
+
+
+@router.delete("/{doc_id}", response_model=StatusChangePublic, summary="Delete a document (revokes its dependants)")
+def delete_document(doc_id: str, service: ServiceDep) -> StatusChangePublic:
+    return _changed(doc_id, "deleted", service.delete_document(doc_id))
+
+
+@router.post("/{doc_id}/revoke", response_model=StatusChangePublic, summary="Revoke a document and its dependants")
+def revoke_document(doc_id: str, service: ServiceDep, body: StatusChangeRequest | None = None) -> StatusChangePublic:
+    reason = (body.reason if body else None) or "requested"
+    return _changed(doc_id, "revoked", service.change_status(doc_id, "revoked", actor="local", reason=reason))
+
+
+@router.post("/{doc_id}/quarantine", response_model=StatusChangePublic,
+             summary="Quarantine a document (stored, not retrievable) and revoke its dependants")
+def quarantine_document(doc_id: str, service: ServiceDep,
+                        body: StatusChangeRequest | None = None) -> StatusChangePublic:
+    reason = (body.reason if body else None) or "requested"
+    return _changed(doc_id, "quarantined", service.change_status(doc_id, "quarantined", actor="local", reason=reason))
+
+
+@router.post("/{doc_id}/restore", response_model=StatusChangePublic,
+             summary="Restore a document and the write-backs revoked only because of it")
+def restore_document(doc_id: str, service: ServiceDep) -> StatusChangePublic:
+    return _changed(doc_id, "active", service.restore_document(doc_id))
+
+
+@router.get("/{doc_id}/lineage", response_model=LineagePublic, summary="Ancestors and descendants of a document")
+def document_lineage(doc_id: str, service: ServiceDep) -> LineagePublic:
+    return LineagePublic(**service.lineage(doc_id))

@@ -5,14 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from bragserve.api.deps import ServiceDep
-from bragserve.api.schemas import AnswerSentencePublic, CitationPublic, PassagePublic, QueryRequest, QueryResponse
+from bragserve.api.routers.writebacks import outcome_public
+from bragserve.api.schemas import (AnswerSentencePublic, CitationPublic, PassagePublic, QueryRequest, QueryResponse,
+                                   WritebackPublic)
 
 router = APIRouter(tags=["query"])
 
 
 @router.post("/query", response_model=QueryResponse, summary="Answer a question from the corpus, with citations")
 def query(body: QueryRequest, service: ServiceDep) -> QueryResponse:
-    result = service.query(query=body.query, k=body.k, generate=body.generate)
+    result = service.query(query=body.query, k=body.k, generate=body.generate, writeback=body.writeback)
     by_id = {p.chunk_id: p for p in result.passages}
     answer = result.answer
     citations = [] if answer is None else [
@@ -23,4 +25,14 @@ def query(body: QueryRequest, service: ServiceDep) -> QueryResponse:
         answer_sentences=[] if answer is None else [
             AnswerSentencePublic(text=s.text, citations=list(s.citations), score=s.score) for s in answer.sentences],
         generator=None if answer is None else answer.generator, citations=citations,
-        passages=[PassagePublic(**p.__dict__) for p in result.passages], timings_ms=result.timings_ms)
+        passages=[PassagePublic(**p.__dict__) for p in result.passages], timings_ms=result.timings_ms,
+        writeback=_writeback(result), query_id=result.writeback.query_id if result.writeback else None)
+
+
+def _writeback(result) -> WritebackPublic | None:
+    ran = result.answer is not None and (result.writeback is not None or not result.answer.text)
+    if result.writeback is not None:
+        return outcome_public(result.writeback)
+    if ran:
+        return WritebackPublic(decision="skipped", reason="no_answer", message="no answer to write back")
+    return None

@@ -1,0 +1,54 @@
+"""Grounding: every answer sentence must be entailed by a passage it cites.
+
+Each sentence is scored against each of its cited chunks (NLI, premise = chunk,
+hypothesis = sentence); a sentence's support is the best of its citations, and the
+answer's grounding is its weakest sentence, because one unsupported claim is enough
+to make a write-back false.
+"""
+
+from __future__ import annotations
+
+from bragserve.gates.nli import NLIModel
+from bragserve.gates.report import GateResult
+from bragserve.text import CitedSentence
+
+
+def score_citations(sentences: list[CitedSentence], chunk_text: dict[str, str],
+                    nli: NLIModel) -> dict[tuple[int, str], float]:
+    """P(entailment) for every (sentence, cited chunk) pair, in one batch."""
+    keys = [(i, cid) for i, s in enumerate(sentences) for cid in s.citations]
+    probs = nli.probabilities([(chunk_text[cid], sentences[i].text) for i, cid in keys])
+    return {key: float(p[0]) for key, p in zip(keys, probs)}
+
+
+def grounding_gate(sentences: list[CitedSentence], pair_scores: dict[tuple[int, str], float],
+                   minimum: float, review_min: float) -> tuple[GateResult, list[float]]:
+    per_sentence = [max(pair_scores[(i, c)] for c in s.citations) for i, s in enumerate(sentences)]
+    weakest = min(per_sentence)
+    worst = per_sentence.index(weakest)
+    details = {"per_sentence": [round(x, 4) for x in per_sentence], "weakest_sentence": worst,
+               "min": minimum, "review_min": review_min}
+    if weakest >= minimum:
+        return GateResult("grounding", True, round(weakest, 4), None, details), per_sentence
+    band = "in the review band" if weakest >= review_min else "below the review band"
+    return GateResult("grounding", False, round(weakest, 4),
+                      f"sentence {worst + 1} is not entailed by its citations (P(entailment) {weakest:.2f} < "
+                      f"{minimum}; {band})", {**details, "band": weakest >= review_min}), per_sentence
+
+
+def misattributed(sentences: list[CitedSentence], per_sentence: list[float], threshold: float,
+                  other_text: dict[str, str], nli: NLIModel) -> GateResult | None:
+    """For sentences their citations do not support: is a different retrieved chunk the real source?"""
+    weak = [i for i, score in enumerate(per_sentence) if score < threshold]
+    keys = [(i, cid) for i in weak for cid in other_text if cid not in sentences[i].citations]
+    if not keys:
+        return None
+    probs = nli.probabilities([(other_text[cid], sentences[i].text) for i, cid in keys])
+    for (i, cid), p in zip(keys, probs):
+        if float(p[0]) >= threshold:
+            cited = ", ".join(sentences[i].citations)
+            return GateResult("attribution", False, round(per_sentence[i], 4),
+                              f"sentence {i + 1} is supported by {cid}, not by its citation {cited}",
+                              {"sentence": i, "citation": cited, "supported_by": cid,
+                               "problem": "misattributed", "entailment": round(float(p[0]), 4)})
+    return None

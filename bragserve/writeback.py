@@ -1,0 +1,206 @@
+"""The verified write-back loop: gate a candidate answer, then record exactly one outcome.
+
+Accepted answers become ``writeback`` documents with their lineage; borderline or
+contradicted ones wait in the review queue; rejected ones leave only their audit
+record. Whatever happens is decided in one SQLite transaction with its audit record,
+on the single writer lane, before the index changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+from bragserve import audit
+from bragserve.chunking import chunk_text
+from bragserve.config import Policy
+from bragserve.embedding import Embedder
+from bragserve.errors import Conflict, InvalidInput, NotFound
+from bragserve.gates.nli import NLIModel
+from bragserve.gates.pipeline import evaluate
+from bragserve.gates.report import Candidate, Verdict
+from bragserve.store import lineage
+from bragserve.store.corpus import Corpus, NewChunk, now_iso
+from bragserve.store.live_index import LiveIndex
+from bragserve.text import CitedSentence
+
+
+@dataclass(frozen=True)
+class Outcome:
+    decision: str
+    reason: str | None
+    message: str
+    gates: list[dict[str, Any]]
+    document_id: str | None = None
+    review_id: str | None = None
+    audit_id: str | None = None
+    depth: int | None = None
+    query_id: str | None = None
+
+
+def _writeback_id(answer_text: str) -> str:
+    return "wb-" + hashlib.sha256(answer_text.encode("utf-8")).hexdigest()[:20]
+
+
+class WritebackLoop:
+    def __init__(self, *, policy: Policy, corpus: Corpus, index: LiveIndex, embedder: Embedder, nli: NLIModel,
+                 lane: threading.Lock, apply_index) -> None:
+        self.policy, self.corpus, self.index, self.embedder, self.nli = policy, corpus, index, embedder, nli
+        self._lane = lane
+        self._apply_index = apply_index
+
+    def _models(self) -> dict[str, str]:
+        return {"nli": self.nli.model_id, "embedder": self.embedder.model_id}
+
+    # -- the gates and their outcome ---------------------------------------------------------------
+
+    def submit(self, candidate: Candidate, *, actor: str, record: bool = False) -> Outcome:
+        """Gate a candidate and record its outcome; ``record`` also stores the query for feedback."""
+        if len(candidate.answer) > self.policy.writeback.max_answer_chars:
+            raise InvalidInput(f"answer has {len(candidate.answer)} characters; the limit is "
+                               f"{self.policy.writeback.max_answer_chars}", code="answer_too_long")
+        verdict = evaluate(candidate, policy=self.policy, nli=self.nli, embedder=self.embedder, corpus=self.corpus,
+                           index=self.index)
+        gates = [g.as_dict() for g in verdict.gates]
+        base = {"query": candidate.query, "answer": candidate.answer, "generator": candidate.generator,
+                "gates": gates, "policy_hash": self.policy.hash, "models": self._models(),
+                "citations": sorted({c for s in verdict.sentences for c in s.citations})}
+        with self._lane:
+            with self.corpus.write() as db:
+                if verdict.decision == "accepted":
+                    doc_id, vids, vectors, record = self._accept(db, candidate.query, candidate.generator, verdict,
+                                                                 base, actor=actor)
+                    outcome = Outcome("accepted", None, "accepted", gates, document_id=doc_id, audit_id=record,
+                                      depth=verdict.depth)
+                elif verdict.decision == "review":
+                    review_id, record = self._queue(db, verdict, base, actor=actor)
+                    outcome = Outcome("review", verdict.reason, verdict.message, gates, review_id=review_id,
+                                      audit_id=record, depth=verdict.depth)
+                else:
+                    rec = audit.append(db, type="writeback_rejected", actor=actor, subjects=base["citations"],
+                                       payload={**base, "reason": verdict.reason, "message": verdict.message})
+                    outcome = Outcome("rejected", verdict.reason, verdict.message, gates, audit_id=rec.id)
+                if record:
+                    outcome = Outcome(**{**outcome.__dict__, "query_id": record_query(
+                        db, query=candidate.query, answer=candidate.answer, outcome=outcome)})
+            if verdict.decision == "accepted":
+                self._apply_index(vids, [vectors], [])
+        return outcome
+
+    def _accept(self, db: sqlite_utils.Database, query: str, generator: str, verdict: Verdict, base: dict,
+                *, actor: str, via_review: str | None = None) -> tuple[str, list[int], np.ndarray, str]:
+        text = verdict.answer_text
+        doc_id = _writeback_id(text)
+        existing = self.corpus.get_document(doc_id, db=db)
+        if existing is not None and existing.status != "deleted":
+            raise Conflict(f"this answer was already written back as {doc_id} ({existing.status})")
+        parents = self.corpus.chunks_by_vids(verdict.cited_vids)
+        trust = min((p.trust for p in parents.values()), default=0.0)  # never more trusted than its sources
+        spans = chunk_text(text, max_words=self.policy.chunking.max_words,
+                           overlap_sentences=self.policy.chunking.overlap_sentences)
+        vectors = self.embedder.encode([s.text for s in spans])
+        chunks = [NewChunk(i, s.text, s.start, s.end, v) for i, (s, v) in enumerate(zip(spans, vectors))]
+        cited_answer = " ".join(f"{s.text} " + "".join(f"[{c}]" for c in s.citations) for s in verdict.sentences)
+        metadata = {"query": query, "generator": generator, "answer_with_citations": cited_answer}
+        _, vids, _ = self.corpus.insert_version(
+            db, doc_id=doc_id, text=text, source="writeback", trust=trust, metadata=metadata,
+            content_hash=hashlib.sha256(text.encode()).hexdigest(), chunks=chunks)
+        scores = {g.name: g.score for g in verdict.gates}
+        db.execute("INSERT OR REPLACE INTO writebacks (doc_id, query, answer, generator, citations, scores, "
+                   "policy_hash, depth, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [doc_id, query, cited_answer, generator, json.dumps(base["citations"]), json.dumps(scores),
+                    self.policy.hash, verdict.depth, now_iso()])
+        lineage.add_edges(db, doc_id, verdict.cited_vids)
+        record = audit.append(db, type="writeback_accepted", actor=actor, subjects=[doc_id, *base["citations"]],
+                              payload={**base, "document_id": doc_id, "depth": verdict.depth, "trust": trust,
+                                       "chunks": [f"c{v}" for v in vids], "via_review": via_review})
+        return doc_id, vids, vectors, record.id
+
+    def _queue(self, db: sqlite_utils.Database, verdict: Verdict, base: dict, *, actor: str) -> tuple[str, str]:
+        review_id = "r-" + uuid.uuid4().hex[:16]
+        seq = (db.execute("SELECT coalesce(max(seq), 0) FROM reviews").fetchone()[0]) + 1
+        candidate = {**base, "sentences": [{"text": s.text, "citations": list(s.citations)} for s in verdict.sentences],
+                     "depth": verdict.depth, "cited_vids": verdict.cited_vids, "message": verdict.message}
+        db.execute("INSERT INTO reviews (id, seq, status, kind, reason, subject, candidate, created_at) "
+                   "VALUES (?, ?, 'pending', 'writeback', ?, NULL, ?, ?)",
+                   [review_id, seq, verdict.reason, json.dumps(candidate), now_iso()])
+        record = audit.append(db, type="writeback_queued", actor=actor, subjects=[review_id, *base["citations"]],
+                              payload={**base, "review_id": review_id, "reason": verdict.reason,
+                                       "message": verdict.message})
+        return review_id, record.id
+
+    # -- the review queue -------------------------------------------------------------------------
+
+    def reviews(self, *, status: str | None, limit: int, after_seq: int) -> list[dict]:
+        where, params = ["seq > ?"], [after_seq]
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        rows = self.corpus.reader().query(
+            f"SELECT * FROM reviews WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?", [*params, limit])
+        return [{**r, "candidate": json.loads(r["candidate"])} for r in rows]
+
+    def _pending(self, db: sqlite_utils.Database, review_id: str) -> dict:
+        rows = list(db.query("SELECT * FROM reviews WHERE id = ?", [review_id]))
+        if not rows:
+            raise NotFound(f"no review with id {review_id!r}")
+        if rows[0]["status"] != "pending":
+            raise Conflict(f"review {review_id} was already {rows[0]['status']}")
+        return {**rows[0], "candidate": json.loads(rows[0]["candidate"])}
+
+    def approve(self, review_id: str, *, actor: str, note: str | None) -> Outcome:
+        """A person overrides the band or the contradiction: write it back, if its sources still stand."""
+        with self._lane:
+            with self.corpus.write() as db:
+                review = self._pending(db, review_id)
+                cand = review["candidate"]
+                if review["kind"] != "writeback":
+                    raise Conflict(f"review {review_id} is a {review['kind']} review; approve it via restore")
+                rows = self.corpus.chunks_by_vids(cand["cited_vids"])
+                gone = [f"c{v}" for v in cand["cited_vids"] if v not in rows or rows[v].status != "active"]
+                if gone:
+                    raise Conflict(f"cannot approve {review_id}: cited chunks {', '.join(gone)} are no longer active")
+                sentences = [CitedSentence(s["text"], tuple(s["citations"])) for s in cand["sentences"]]
+                verdict = Verdict("accepted", None, "approved", [], sentences, cand["depth"],
+                                  " ".join(s.text for s in sentences), None, cand["cited_vids"])
+                base = {k: cand[k] for k in ("query", "answer", "generator", "gates", "policy_hash", "models",
+                                             "citations")}
+                doc_id, vids, vectors, _ = self._accept(db, cand["query"], cand["generator"], verdict, base,
+                                                        actor=actor, via_review=review_id)
+                self._decide(db, review_id, "approved", actor=actor, note=note, result_doc=doc_id)
+                record = audit.append(db, type="review_approved", actor=actor, subjects=[review_id, doc_id],
+                                      payload={"note": note, "document_id": doc_id, "reason": review["reason"]})
+            self._apply_index(vids, [vectors], [])
+        return Outcome("accepted", None, "approved by review", cand["gates"], document_id=doc_id, review_id=review_id,
+                       audit_id=record.id, depth=cand["depth"])
+
+    def reject(self, review_id: str, *, actor: str, note: str | None) -> Outcome:
+        with self._lane:
+            with self.corpus.write() as db:
+                review = self._pending(db, review_id)
+                self._decide(db, review_id, "rejected", actor=actor, note=note, result_doc=None)
+                record = audit.append(db, type="review_rejected", actor=actor, subjects=[review_id],
+                                      payload={"note": note, "reason": review["reason"]})
+        return Outcome("rejected", "review", "rejected by review", review["candidate"].get("gates", []),
+                       review_id=review_id, audit_id=record.id)
+
+    @staticmethod
+    def _decide(db: sqlite_utils.Database, review_id: str, status: str, *, actor: str, note: str | None,
+                result_doc: str | None) -> None:
+        db.execute("UPDATE reviews SET status = ?, decided_at = ?, decided_by = ?, note = ?, result_doc = ? "
+                   "WHERE id = ?", [status, now_iso(), actor, note, result_doc, review_id])
+
+
+def record_query(db: sqlite_utils.Database, *, query: str, answer: str | None, outcome: Outcome | None) -> str:
+    query_id = "q-" + uuid.uuid4().hex[:16]
+    db.execute("INSERT INTO queries (id, query, answer, writeback_doc, decision, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+               [query_id, query, answer, outcome.document_id if outcome else None,
+                outcome.decision if outcome else None, now_iso()])
+    return query_id

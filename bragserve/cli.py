@@ -247,6 +247,76 @@ def train_nli(data_dir: Path, squad_path: Path, out_dir: Path, epochs: float, ba
     click.echo(f"checkpoint and report: {out_dir}")
 
 
+def _audit_db(index_dir: Path | None):
+    import sqlite3
+
+    import sqlite_utils
+
+    from bragserve.config import load_settings
+
+    path = Path(load_settings(index_dir=index_dir).index_dir) / "corpus.db"
+    if not path.exists():
+        raise click.ClickException(f"no corpus at {path.parent}")
+    return sqlite_utils.Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """Read and verify the append-only, hash-chained audit log.
+
+    Example: bragserve audit verify --index indexes/default
+    """
+
+
+@audit_group.command("verify")
+@index_option
+def audit_verify(index_dir: Path | None) -> None:
+    """Check every record's hash and the chain; exit 1 naming the first broken record.
+
+    Example: bragserve audit verify --index indexes/default
+    """
+    from bragserve import audit
+
+    result = audit.verify(_audit_db(index_dir))
+    if result.ok:
+        click.echo(f"ok: {result.count} records, chain intact")
+        return
+    click.echo(f"BROKEN at {result.first_broken}: {result.problem} ({result.count} records verified before it)",
+               err=True)
+    sys.exit(1)
+
+
+@audit_group.command("export")
+@index_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+def audit_export(index_dir: Path | None, fmt: str) -> None:
+    """Write every record, in order, one JSON object per line.
+
+    Example: bragserve audit export --format jsonl > audit.jsonl
+    """
+    from bragserve import audit
+
+    for record in audit.export(_audit_db(index_dir)):
+        click.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
+
+
+@audit_group.command("show")
+@click.argument("record_id")
+@index_option
+def audit_show(record_id: str, index_dir: Path | None) -> None:
+    """Print one record (id like a42) as JSON.
+
+    Example: bragserve audit show a42
+    """
+    from bragserve import audit
+
+    seq = audit.parse_audit_id(record_id)
+    record = audit.get(_audit_db(index_dir), seq) if seq is not None else None
+    if record is None:
+        raise click.ClickException(f"no audit record {record_id!r}")
+    click.echo(json.dumps(record.as_dict(), ensure_ascii=False, indent=2, sort_keys=True))
+
+
 def main() -> None:
     cli()
 

@@ -52,6 +52,16 @@ def test_query_without_corpus_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help_with_an_example() -> None:
+    import click
+
     from bragserve.cli import cli
-    for name, command in cli.commands.items():
+
+    def walk(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+        out = []
+        for name, command in group.commands.items():
+            out.append((prefix + name, command))
+            if isinstance(command, click.Group):
+                out += walk(command, prefix + name + " ")
+        return out
+    for name, command in walk(cli):
         assert command.help and "Example:" in command.help, name

@@ -1,0 +1,145 @@
+"""The write-back gates over REST: accept, reject per gate with its reason, queue, approve."""
+
+from __future__ import annotations
+
+import pytest
+
+from bragserve.config import AttributionPolicy, Policy
+from writeback_helpers import chunk_of, demo, firsts_answer, ingest, propose
+
+
+def test_supported_answer_is_accepted_and_becomes_retrievable(client) -> None:
+    demo(client)
+    query, answer = firsts_answer(client)
+    result = propose(client, query, answer, generator="test-llm")
+    assert result["decision"] == "accepted", result
+    assert {g["name"] for g in result["gates"]} >= {"grounding", "attribution", "loop", "novelty", "contradiction"}
+    assert all(g["passed"] for g in result["gates"])
+    doc = client.get(f"/documents/{result['document_id']}").json()
+    assert doc["source"] == "writeback" and doc["status"] == "active"
+    assert doc["metadata"]["query"] == query and doc["metadata"]["generator"] == "test-llm"
+    lineage = client.get(f"/documents/{result['document_id']}/lineage").json()
+    assert {a["id"] for a in lineage["ancestors"]} == {"everest", "moon-landing"}
+    hits = client.post("/query", json={"query": "first confirmed ascent in 1953 and first step on the lunar surface",
+                                       "k": 5, "generate": False}).json()["passages"]
+    assert result["document_id"] in {h["doc_id"] for h in hits}
+    # a later answer can cite the write-back itself (one generation deep is allowed by default)
+    wb_chunk = chunk_of(client, result["document_id"])
+    later = propose(client, "Who first climbed Everest?",
+                    f"Tenzing Norgay and Edmund Hillary made the first confirmed ascent in 1953. [{wb_chunk}] "
+                    f"Olympus Mons on Mars is the tallest volcano known in the Solar System. [{chunk_of(client, 'mars')}]")
+    assert later["decision"] == "accepted", later
+    assert later["depth"] == 2
+
+
+def test_unsupported_sentence_is_rejected_for_grounding(client) -> None:
+    demo(client)
+    everest = chunk_of(client, "everest")
+    result = propose(client, "Who first climbed Everest?",
+                     f"Edmund Hillary later opened a famous bakery in Paris that sold croissants. [{everest}]")
+    assert result["decision"] == "rejected" and result["reason"] == "grounding", result
+    assert "not entailed" in result["message"]
+
+
+@pytest.mark.parametrize("citation,problem", [("c999999", "does not exist"), ("zz", "does not exist")])
+def test_fabricated_citation_is_rejected_for_attribution(client, citation, problem) -> None:
+    demo(client)
+    result = propose(client, "Who first climbed Everest?",
+                     f"Tenzing Norgay and Edmund Hillary made the first confirmed ascent in 1953. [{citation}]")
+    assert result["decision"] == "rejected" and result["reason"] == "attribution"
+    assert problem in result["message"]
+
+
+def test_uncited_sentence_is_rejected_for_attribution(client) -> None:
+    demo(client)
+    everest = chunk_of(client, "everest")
+    result = propose(client, "Who first climbed Everest?",
+                     f"Tenzing Norgay and Edmund Hillary made the first confirmed ascent in 1953. [{everest}] "
+                     "Mount Everest is 8,849 metres high.")
+    assert result["decision"] == "rejected" and result["reason"] == "attribution"
+    assert "sentence 2 carries no citation" in result["message"]
+
+
+def test_citation_not_retrieved_for_the_query_is_rejected(make_client, settings) -> None:
+    client = make_client(settings, Policy(attribution=AttributionPolicy(retrievable_k=3)))
+    demo(client)
+    coffee = chunk_of(client, "coffee")
+    result = propose(client, "Who first climbed Mount Everest?",
+                     f"Brazil is the largest producer of coffee in the world. [{coffee}]")
+    assert result["decision"] == "rejected" and result["reason"] == "attribution"
+    assert "not retrieved for this query" in result["message"]
+
+
+def test_misattributed_sentence_names_the_real_source(client) -> None:
+    demo(client)
+    moon = chunk_of(client, "moon-landing")
+    result = propose(client, "Who first climbed Mount Everest?",
+                     f"Tenzing Norgay and Edmund Hillary made the first confirmed ascent of Mount Everest in 1953. "
+                     f"[{moon}]")
+    assert result["decision"] == "rejected" and result["reason"] == "attribution", result
+    assert f"supported by {chunk_of(client, 'everest')}" in result["message"]
+
+
+def test_near_copy_of_a_chunk_is_rejected_for_novelty(client) -> None:
+    demo(client)
+    everest = chunk_of(client, "everest")
+    text = client.get("/documents/everest").json()["text"]
+    result = propose(client, "Tell me about Mount Everest", f"{text} [{everest}]")
+    assert result["decision"] == "rejected" and result["reason"] == "novelty", result
+    assert everest in result["message"]
+
+
+BRIDGE = [
+    {"id": "bridge-guide", "text": "The Harbour Bridge opened to traffic in 1932. The bridge was designed by the "
+                                   "engineer John Bradfield. Its steel arch spans 503 metres across the harbour. "
+                                   "Painting the whole bridge takes about ten years."},
+    {"id": "bridge-pamphlet", "text": "The Harbour Bridge opened to traffic in 1950."},
+]
+
+
+def test_contradicted_answer_is_queued_and_approval_writes_it(client) -> None:
+    ingest(client, BRIDGE)
+    guide = chunk_of(client, "bridge-guide")
+    result = propose(client, "When did the Harbour Bridge open?",
+                     f"The Harbour Bridge opened to traffic in 1932. [{guide}]")
+    assert result["decision"] == "review" and result["reason"] == "contradiction", result
+    assert chunk_of(client, "bridge-pamphlet") in result["message"]
+    pending = client.get("/reviews").json()
+    assert pending["count"] == 1 and pending["data"][0]["id"] == result["review_id"]
+    approved = client.post(f"/reviews/{result['review_id']}/approve", json={"note": "checked the archive"}).json()
+    assert approved["decision"] == "accepted" and approved["document_id"]
+    assert client.get(f"/documents/{approved['document_id']}").json()["source"] == "writeback"
+    assert client.get("/reviews").json()["count"] == 0
+    again = client.post(f"/reviews/{result['review_id']}/approve")
+    assert again.status_code == 409
+
+
+def test_rejecting_a_review_writes_nothing(client) -> None:
+    ingest(client, BRIDGE)
+    guide = chunk_of(client, "bridge-guide")
+    result = propose(client, "When did the Harbour Bridge open?",
+                     f"The Harbour Bridge opened to traffic in 1932. [{guide}]")
+    rejected = client.post(f"/reviews/{result['review_id']}/reject", json={"note": "sources disagree"}).json()
+    assert rejected["decision"] == "rejected"
+    assert client.get("/documents", params={"source": "writeback"}).json()["count"] == 0
+    assert client.get("/reviews", params={"status": "rejected"}).json()["count"] == 1
+
+
+def test_query_response_carries_the_writeback_decision(client) -> None:
+    demo(client)
+    body = client.post("/query", json={"query": "Who first climbed Mount Everest?", "writeback": True}).json()
+    wb = body["writeback"]
+    assert wb["decision"] in ("accepted", "rejected", "review")
+    assert wb["gates"] and body["query_id"].startswith("q-")
+    assert client.post("/query", json={"query": "Who first climbed Mount Everest?", "writeback": False}).json()[
+        "writeback"] is None
+
+
+def test_writeback_bad_input(client) -> None:
+    demo(client)
+    assert client.post("/writebacks", json={"query": "q", "answer": "  "}).json()["error"]["code"] == "empty_answer"
+    assert client.post("/writebacks", json={"query": "q"}).status_code == 422
+    assert client.post("/writebacks", json={"query": "q", "answer": "x" * 5000}).json()["error"]["code"] == \
+        "answer_too_long"
+    assert client.post("/reviews/r-nope/approve").status_code == 404
+    assert client.post("/query", json={"query": "q", "generate": False, "writeback": True}).status_code == 422

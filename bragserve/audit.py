@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bragserve.store.corpus import now_iso
+from bragserve.store.corpus import now_iso, where
 
 GENESIS = "0" * 64
 EVENT_TYPES = ("ingest", "update", "delete", "quarantine", "revoke", "restore", "writeback_accepted",
@@ -136,20 +136,10 @@ def verify(db: sqlite_utils.Database) -> Verification:
 
 def query(db: sqlite_utils.Database, *, type: str | None = None, subject: str | None = None,
           since: str | None = None, until: str | None = None, after_seq: int = 0, limit: int = 100) -> list[AuditRecord]:
-    where, params = ["seq > ?"], [after_seq]
-    if type:
-        where.append("type = ?")
-        params.append(type)
-    if subject:
-        where.append("EXISTS (SELECT 1 FROM json_each(audit.subjects) WHERE value = ?)")
-        params.append(subject)
-    if since:
-        where.append("time >= ?")
-        params.append(since)
-    if until:
-        where.append("time < ?")
-        params.append(until)
-    sql = f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+    clause, params = where(("seq > ?", after_seq), ("type = ?", type),
+                           ("EXISTS (SELECT 1 FROM json_each(audit.subjects) WHERE value = ?)", subject),
+                           ("time >= ?", since), ("time < ?", until))
+    sql = f"SELECT * FROM audit WHERE {clause} ORDER BY seq LIMIT ?"
     return [_row(r) for r in db.query(sql, [*params, limit])]
 
 

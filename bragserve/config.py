@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bragserve.errors import ConfigError
@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(2_000, ge=1, description="Longest query accepted.")
     max_request_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
     max_metadata_bytes: int = Field(16_384, ge=2, description="Largest metadata object (as JSON) per document.")
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the openai_compat "
+                                                          "generator, e.g. http://127.0.0.1:8080/v1.")
+    openai_model: str = Field("default", description="Model name sent to the OpenAI-compatible endpoint.")
+    openai_api_key: SecretStr = Field(SecretStr("not-needed"), description="Key for the endpoint (local servers "
+                                                                           "ignore it).")
+    openai_timeout_s: float = Field(60.0, gt=0, description="Per-request timeout for the endpoint.")
+    openai_max_tokens: int = Field(256, ge=1, description="Longest answer requested from the endpoint.")
 
 
 class _Section(BaseModel):
@@ -65,7 +72,9 @@ class ChunkingPolicy(_Section):
 
 
 class GenerationPolicy(_Section):
-    generator: Literal["extractive"] = Field("extractive", description="Which generator answers queries.")
+    generator: Literal["extractive", "openai_compat"] = Field(
+        "extractive", description="Which generator answers queries: the offline extractive one, or any "
+                                  "OpenAI-compatible endpoint (settings: BRAGSERVE_OPENAI_*).")
     max_sentences: int = Field(3, ge=1, le=20, description="Most sentences in an extractive answer.")
     min_similarity: float = Field(0.2, ge=-1, le=1, description="Sentences less similar to the query are not used.")
     relative_margin: float = Field(0.25, ge=0, le=2, description="Sentences this far below the best one are dropped.")

@@ -73,7 +73,7 @@ class Service:
         self.settings, self.policy, self.policy_source = settings, policy, policy_source
         self.embedder, self.nli, self.corpus, self.index = embedder, nli, corpus, index
         self.repair = repair
-        self.generator = create_generator(policy.generation, embedder)
+        self.generator = create_generator(policy.generation, embedder, settings)
         self._lock = lock
         self._write_lane = threading.Lock()
         self.loop = WritebackLoop(policy=policy, corpus=corpus, index=index, embedder=embedder, nli=nli,

@@ -25,9 +25,9 @@ from bragserve.embedding import Embedder
 from bragserve.errors import Conflict, InvalidInput, NotFound
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.pipeline import evaluate
-from bragserve.gates.report import Candidate, Verdict
+from bragserve.gates.report import Candidate, GateResult, Verdict
 from bragserve.store import lineage
-from bragserve.store.corpus import Corpus, NewChunk, now_iso
+from bragserve.store.corpus import Corpus, NewChunk, now_iso, where
 from bragserve.store.live_index import LiveIndex
 from bragserve.text import CitedSentence
 
@@ -74,6 +74,13 @@ class WritebackLoop:
                 "citations": sorted({c for s in verdict.sentences for c in s.citations})}
         with self._lane:
             with self.corpus.write() as db:
+                stale = self._stale(db, verdict)
+                if stale is not None:  # the corpus changed while the gates ran: decide on what is there now
+                    verdict = Verdict("rejected", stale.name, stale.message or "", [*verdict.gates, stale],
+                                      verdict.sentences, verdict.depth, verdict.answer_text, verdict.answer_vector,
+                                      verdict.cited_vids)
+                    gates = [g.as_dict() for g in verdict.gates]
+                    base["gates"] = gates
                 if verdict.decision == "accepted":
                     doc_id, vids, vectors, record = self._accept(db, candidate.query, candidate.generator, verdict,
                                                                  base, actor=actor)
@@ -94,6 +101,22 @@ class WritebackLoop:
                 self._apply_index(vids, [vectors], [])
         return outcome
 
+    def _stale(self, db: sqlite_utils.Database, verdict: Verdict) -> GateResult | None:
+        """Re-check, inside the write transaction, what may have changed since the gates ran."""
+        if verdict.decision == "rejected":
+            return None
+        rows = self.corpus.chunks_by_vids(verdict.cited_vids, db=db)
+        gone = [f"c{v}" for v in verdict.cited_vids if v not in rows or rows[v].status != "active"]
+        if gone:
+            return GateResult("attribution", False, 0.0, f"cited chunks {', '.join(gone)} were removed while the "
+                                                         "answer was being checked", {"problem": "removed"})
+        doc_id = _writeback_id(verdict.answer_text)
+        existing = self.corpus.get_document(doc_id, db=db)
+        if verdict.decision == "accepted" and existing is not None and existing.status != "deleted":
+            return GateResult("novelty", False, 1.0, f"the same answer is already written back as {doc_id}",
+                              {"nearest_doc": doc_id})
+        return None
+
     def _accept(self, db: sqlite_utils.Database, query: str, generator: str, verdict: Verdict, base: dict,
                 *, actor: str, via_review: str | None = None) -> tuple[str, list[int], np.ndarray, str]:
         text = verdict.answer_text
@@ -101,7 +124,7 @@ class WritebackLoop:
         existing = self.corpus.get_document(doc_id, db=db)
         if existing is not None and existing.status != "deleted":
             raise Conflict(f"this answer was already written back as {doc_id} ({existing.status})")
-        parents = self.corpus.chunks_by_vids(verdict.cited_vids)
+        parents = self.corpus.chunks_by_vids(verdict.cited_vids, db=db)
         trust = min((p.trust for p in parents.values()), default=0.0)  # never more trusted than its sources
         spans = chunk_text(text, max_words=self.policy.chunking.max_words,
                            overlap_sentences=self.policy.chunking.overlap_sentences)
@@ -139,12 +162,9 @@ class WritebackLoop:
     # -- the review queue -------------------------------------------------------------------------
 
     def reviews(self, *, status: str | None, limit: int, after_seq: int) -> list[dict]:
-        where, params = ["seq > ?"], [after_seq]
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        rows = self.corpus.reader().query(
-            f"SELECT * FROM reviews WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?", [*params, limit])
+        clause, params = where(("seq > ?", after_seq), ("status = ?", status))
+        rows = self.corpus.reader().query(f"SELECT * FROM reviews WHERE {clause} ORDER BY seq LIMIT ?",
+                                          [*params, limit])
         return [{**r, "candidate": json.loads(r["candidate"])} for r in rows]
 
     def _pending(self, db: sqlite_utils.Database, review_id: str) -> dict:
@@ -163,7 +183,7 @@ class WritebackLoop:
                 cand = review["candidate"]
                 if review["kind"] != "writeback":
                     raise Conflict(f"review {review_id} is a {review['kind']} review; approve it via restore")
-                rows = self.corpus.chunks_by_vids(cand["cited_vids"])
+                rows = self.corpus.chunks_by_vids(cand["cited_vids"], db=db)
                 gone = [f"c{v}" for v in cand["cited_vids"] if v not in rows or rows[v].status != "active"]
                 if gone:
                     raise Conflict(f"cannot approve {review_id}: cited chunks {', '.join(gone)} are no longer active")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from bragserve.config import GenerationPolicy
+from bragserve.config import GenerationPolicy, Settings
 from bragserve.embedding import Embedder
 from bragserve.generation.base import Answer, AnswerSentence, Generator, Passage
 from bragserve.generation.extractive import ExtractiveGenerator
 
 
-def create_generator(policy: GenerationPolicy, embedder: Embedder) -> Generator:
-    """The generator a policy names (later: openai_compat)."""
-    if policy.generator == "extractive":
-        return ExtractiveGenerator(embedder, policy)
-    raise ValueError(f"unknown generator {policy.generator!r}")
+def create_generator(policy: GenerationPolicy, embedder: Embedder, settings: Settings) -> Generator:
+    """The generator a policy names."""
+    if policy.generator == "openai_compat":
+        from bragserve.generation.openai_compat import OpenAICompatGenerator
+
+        return OpenAICompatGenerator(settings)
+    return ExtractiveGenerator(embedder, policy)
 
 
 __all__ = ["Answer", "AnswerSentence", "Generator", "Passage", "create_generator"]

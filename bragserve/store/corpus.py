@@ -32,6 +32,12 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """A WHERE clause from (sql with one ?, value) pairs, skipping those whose value is None."""
+    used = [(sql, value) for sql, value in conditions if value is not None]
+    return " AND ".join(sql for sql, _ in used) or "1", [value for _, value in used]
+
+
 def chunk_id(vid: int) -> str:
     """Public id of a chunk: stable, never reused (vids come from AUTOINCREMENT)."""
     return f"c{vid}"
@@ -221,21 +227,16 @@ class Corpus:
 
     def list_documents(self, *, source: str | None, status: str | None, limit: int,
                        after_seq: int) -> list[DocumentRow]:
-        where, params = ["seq > ?"], [after_seq]
-        if source:
-            where.append("source = ?")
-            params.append(source)
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        sql = f"SELECT * FROM documents WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+        clause, params = where(("seq > ?", after_seq), ("source = ?", source), ("status = ?", status))
+        sql = f"SELECT * FROM documents WHERE {clause} ORDER BY seq LIMIT ?"
         return [DocumentRow.from_row(r) for r in self.reader().query(sql, [*params, limit])]
 
-    def chunks_by_vids(self, vids: list[int]) -> dict[int, ChunkRow]:
+    def chunks_by_vids(self, vids: list[int], *, db: sqlite_utils.Database | None = None) -> dict[int, ChunkRow]:
         if not vids:
             return {}
         marks = ",".join("?" * len(vids))
-        rows = self.reader().query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE vid IN ({marks})", list(vids))
+        rows = (db or self.reader()).query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE vid IN ({marks})",
+                                           list(vids))
         return {r["vid"]: ChunkRow(**r) for r in rows}
 
     def chunk_counts(self) -> dict[str, int]:

@@ -1,0 +1,129 @@
+"""Core throughput and latency over real HTTP: ingest docs/s and chunks/s (vs raw encode of the same texts,
+measured in the same run) and /query latency, on the demo corpus and on ~10k synthetic chunks from SQuAD.
+
+Run: .venv/bin/python -m benchmarks.core --squad ../shared/data/squad/dev-v1.1.json --chunks 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks.common import ROOT, Server, machine, percentiles, pyplot, save_plot, table, write_results
+
+
+def synthetic_docs(squad: Path, n_chunks: int, seed: int) -> list[dict]:
+    """Two-sentence documents cut from SQuAD paragraphs: one chunk each, ~45 words."""
+    from bragserve.text import split_sentences
+
+    data = json.loads(squad.read_text())["data"]
+    docs = []
+    for a, article in enumerate(data):
+        for p, para in enumerate(article["paragraphs"]):
+            sents = [s.text for s in split_sentences(para["context"])]
+            for i in range(0, len(sents), 2):
+                docs.append({"id": f"sq-{a}-{p}-{i}", "text": " ".join(sents[i:i + 2])})
+    random.Random(seed).shuffle(docs)
+    return docs[:n_chunks]
+
+
+def ingest(http: httpx.Client, docs: list[dict], batch: int) -> float:
+    started = time.perf_counter()
+    for i in range(0, len(docs), batch):
+        r = http.post("/documents", json={"documents": docs[i:i + batch]})
+        r.raise_for_status()
+    return time.perf_counter() - started
+
+
+def query_latency(http: httpx.Client, questions: list[str], **body: object) -> dict:
+    samples = []
+    for q in questions:
+        started = time.perf_counter()
+        r = http.post("/query", json={"query": q, **body})
+        r.raise_for_status()
+        samples.append((time.perf_counter() - started) * 1000)
+    return percentiles(samples)
+
+
+def raw_encode_seconds(texts: list[str]) -> float:
+    from bragserve.embedding import Embedder
+
+    embedder = Embedder("bundled")
+    embedder.encode(texts[:16])  # warm up
+    started = time.perf_counter()
+    embedder.encode(texts)
+    return time.perf_counter() - started
+
+
+def run(squad: Path, n_chunks: int, n_queries: int, seed: int) -> dict:
+    demo = json.loads((ROOT / "examples" / "demo.json").read_text())["documents"]
+    synthetic = synthetic_docs(squad, n_chunks, seed)
+    questions = [q["question"] for a in json.loads(squad.read_text())["data"] for p in a["paragraphs"]
+                 for q in p["qas"]]
+    random.Random(seed).shuffle(questions)
+    questions = questions[:n_queries]
+    demo_questions = ["Who first climbed Mount Everest?", "What did Alexander Fleming discover?",
+                      "Why is Mars red?", "When did the French Revolution begin?", "How do honeybees communicate?"]
+    rows, results = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, docs, qs in (("demo", demo, demo_questions * max(1, n_queries // 5)),
+                               (f"synthetic_{len(synthetic)}", synthetic, questions)):
+            raw = raw_encode_seconds([d["text"] for d in docs])
+            with Server(Path(tmp) / name) as server:
+                http = httpx.Client(base_url=server.url, timeout=600)
+                seconds = ingest(http, docs, batch=64)
+                chunks = http.get("/readyz").json()["index_vectors"]
+                retrieve = query_latency(http, qs, generate=False, writeback=False)
+                answer = query_latency(http, qs, generate=True, writeback=False)
+            entry = {"documents": len(docs), "chunks": chunks, "ingest_seconds": round(seconds, 2),
+                     "docs_per_s": round(len(docs) / seconds, 1), "chunks_per_s": round(chunks / seconds, 1),
+                     "raw_encode_texts_per_s": round(len(docs) / raw, 1),
+                     "ingest_vs_raw_encode": round(raw / seconds, 3),
+                     "query_retrieve_ms": retrieve, "query_answer_ms": answer}
+            results[name] = entry
+            rows.append({"corpus": name, "docs": len(docs), "chunks": chunks, "docs/s": entry["docs_per_s"],
+                         "vs raw encode": entry["ingest_vs_raw_encode"], "retrieve p50 ms": retrieve["p50"],
+                         "answer p50 ms": answer["p50"], "answer p95 ms": answer["p95"]})
+    print(table(rows, list(rows[0])))
+    payload = {"benchmark": "core", "machine": machine(),
+               "parameters": {"chunks": n_chunks, "queries": n_queries, "seed": seed, "batch": 64,
+                              "squad": str(squad)}, "results": results}
+    write_results("core", payload)
+    _plot(results)
+    return payload
+
+
+def _plot(results: dict) -> None:
+    plt = pyplot()
+    names = list(results)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.bar(names, [results[n]["chunks_per_s"] for n in names], label="bragserve ingest (HTTP)")
+    a.bar(names, [results[n]["raw_encode_texts_per_s"] for n in names], alpha=0.4, label="raw encode")
+    a.set_ylabel("chunks / s")
+    a.legend()
+    for key, label in (("query_retrieve_ms", "retrieve"), ("query_answer_ms", "retrieve + answer")):
+        b.plot(names, [results[n][key]["p50"] for n in names], marker="o", label=f"{label} p50")
+        b.plot(names, [results[n][key]["p95"] for n in names], marker="x", linestyle="--", label=f"{label} p95")
+    b.set_ylabel("ms per /query (loopback)")
+    b.legend()
+    save_plot(fig, "core")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--squad", type=Path, default=ROOT.parent / "shared/data/squad/dev-v1.1.json")
+    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    run(args.squad, args.chunks, args.queries, args.seed)
+
+
+if __name__ == "__main__":
+    main()

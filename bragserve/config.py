@@ -109,8 +109,9 @@ class ContradictionPolicy(_Section):
     enabled: bool = Field(True, description="Check answers against the other retrieved chunks.")
     min_probability: float = Field(0.8, ge=0, le=1, description="P(contradiction) from any active retrieved chunk "
                                                                 "at or above which the answer is queued.")
-    min_similarity: float = Field(0.35, ge=-1, le=1, description="Only chunks at least this similar to a sentence "
-                                                                 "are checked (unrelated text cannot contradict).")
+    min_similarity: float = Field(0.6, ge=-1, le=1, description="Only chunk sentences at least this similar to an "
+                                                                "answer sentence are checked (they must be about "
+                                                                "the same thing to contradict it).")
     max_pairs: int = Field(12, ge=0, le=200, description="Most (chunk, sentence) pairs checked per answer.")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bragserve.config import LoopPolicy, NoveltyPolicy, Policy
+from bragserve.config import AttributionPolicy, LoopPolicy, NoveltyPolicy, Policy
 from conftest import demo_documents
 from writeback_helpers import chunk_of, demo, firsts_answer, ingest, propose
 
@@ -80,7 +80,8 @@ def test_feedback_down_revokes_a_writeback_and_up_is_recorded(client) -> None:
 
 
 def test_max_generated_share_holds_on_a_flooded_corpus(make_client, settings) -> None:
-    client = make_client(settings, Policy(novelty=NoveltyPolicy(max_similarity=1.0)))
+    client = make_client(settings, Policy(novelty=NoveltyPolicy(max_similarity=1.0),
+                                          attribution=AttributionPolicy(retrievable_k=40)))
     demo(client)
     everest = chunk_of(client, "everest")
     accepted = 0

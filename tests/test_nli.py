@@ -25,8 +25,8 @@ CLEAR = [
      "The Harbour Bridge opened to traffic in 1932.", "entailment"),
     ("The Harbour Bridge opened to traffic in 1932. It was designed by John Bradfield.",
      "The Harbour Bridge opened to traffic in 1950.", "contradiction"),
-    ("Tenzing Norgay and Edmund Hillary made the first confirmed ascent of Everest in 1953.",
-     "Edmund Hillary later opened a bakery in Paris.", "neutral"),
+    ("The Harbour Bridge opened to traffic in 1932. It was designed by John Bradfield.",
+     "Many tourists visit the bridge every summer.", "neutral"),
 ]
 
 

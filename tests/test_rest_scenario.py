@@ -40,7 +40,7 @@ def test_ingest_query_delete_restart(live_server) -> None:
 
     live_server.stop()
     ready = live_server.start()
-    assert ready["consistent"] and ready["index_vectors"] == 29
+    assert ready["consistent"] and ready["documents"]["ingested"] == {"active": 29, "deleted": 1}
     http = httpx.Client(base_url=live_server.url, timeout=60)
     assert http.get("/documents/everest").status_code == 404
     assert http.get("/documents/mars").json()["text"].startswith("Mars is called the Red Planet")

@@ -84,9 +84,15 @@ def test_near_copy_of_a_chunk_is_rejected_for_novelty(client) -> None:
     demo(client)
     everest = chunk_of(client, "everest")
     text = client.get("/documents/everest").json()["text"]
-    result = propose(client, "Tell me about Mount Everest", f"{text} [{everest}]")
-    assert result["decision"] == "rejected" and result["reason"] == "novelty", result
-    assert everest in result["message"]
+    verbatim = propose(client, "Tell me about Mount Everest", text.replace(". ", f". [{everest}] ") + f" [{everest}]")
+    assert verbatim["decision"] == "rejected" and verbatim["reason"] == "novelty", verbatim
+    assert f"restates {everest} verbatim" in verbatim["message"]
+    near = propose(client, "Tell me about Mount Everest",
+                   f"Mount Everest, on the border between Nepal and China, is the highest mountain above sea level, "
+                   f"at 8,849 metres. [{everest}] Tenzing Norgay and Edmund Hillary made the first confirmed ascent "
+                   f"in 1953. [{everest}]")
+    assert near["decision"] == "rejected" and near["reason"] == "novelty", near
+    assert f"near-duplicate of {everest}" in near["message"]
 
 
 BRIDGE = [
@@ -101,7 +107,7 @@ def test_contradicted_answer_is_queued_and_approval_writes_it(client) -> None:
     ingest(client, BRIDGE)
     guide = chunk_of(client, "bridge-guide")
     result = propose(client, "When did the Harbour Bridge open?",
-                     f"The Harbour Bridge opened to traffic in 1932. [{guide}]")
+                     f"The Harbour Bridge was opened to traffic in the year 1932. [{guide}]")
     assert result["decision"] == "review" and result["reason"] == "contradiction", result
     assert chunk_of(client, "bridge-pamphlet") in result["message"]
     pending = client.get("/reviews").json()
@@ -118,7 +124,7 @@ def test_rejecting_a_review_writes_nothing(client) -> None:
     ingest(client, BRIDGE)
     guide = chunk_of(client, "bridge-guide")
     result = propose(client, "When did the Harbour Bridge open?",
-                     f"The Harbour Bridge opened to traffic in 1932. [{guide}]")
+                     f"The Harbour Bridge was opened to traffic in the year 1932. [{guide}]")
     rejected = client.post(f"/reviews/{result['review_id']}/reject", json={"note": "sources disagree"}).json()
     assert rejected["decision"] == "rejected"
     assert client.get("/documents", params={"source": "writeback"}).json()["count"] == 0

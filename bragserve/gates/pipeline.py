@@ -86,17 +86,14 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
 
     answer_text = " ".join(s.text for s in sentences)
     vector = embedder.encode([answer_text])[0]
-    novelty = novelty_gate(vector, index, corpus, policy.novelty.max_similarity)
+    novelty = novelty_gate(vector, sentences, chunk_text, index, corpus, policy.novelty.max_similarity)
     gates.append(novelty)
     if not novelty.passed:
         return _verdict("rejected", novelty, gates, sentences, depth=depth, vector=vector, vids=cited_vids)
 
     others = [p for cid, p in candidate.retrieved.items() if cid not in cited]
-    other_vids = [parse_chunk_id(p.chunk_id) for p in others]
-    contradiction = contradiction_gate(
-        sentences, embedder.encode_cached([s.text for s in sentences]), [p.chunk_id for p in others],
-        [p.text for p in others], corpus.embeddings(np.array(other_vids, dtype=np.int64), embedder.dim),
-        nli, policy.contradiction)
+    contradiction = contradiction_gate(sentences, embedder.encode_cached([s.text for s in sentences]), others,
+                                       embedder, nli, policy.contradiction)
     gates.append(contradiction)
     if not contradiction.passed:
         return _verdict("review", contradiction, gates, sentences, depth=depth, vector=vector, vids=cited_vids)

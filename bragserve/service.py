@@ -98,7 +98,7 @@ class Service:
         try:
             embedder = embedder or Embedder(settings.embedder, batch_size=settings.embed_batch_size,
                                             cache_size=settings.query_cache_size)
-            nli = nli or NLIModel(settings.nli_model)
+            nli = nli or NLIModel(settings.nli_model, precision=settings.nli_precision)
             corpus = Corpus(directory / CORPUS_FILE, readonly=readonly)
             cls._check_embedder(corpus, embedder, readonly)
             index = LiveIndex(directory, corpus, kind=settings.index_type, dim=embedder.dim,

@@ -102,3 +102,10 @@ def test_list_filters_by_source_and_status(client) -> None:
     active = client.get("/documents", params={"status": "active", "source": "ingested"}).json()
     assert active["count"] == 3
     assert client.get("/documents", params={"source": "writeback"}).json()["count"] == 0
+
+
+def test_openapi_docs_are_served(client) -> None:
+    spec = client.get("/openapi.json").json()
+    assert {"/documents", "/documents/{doc_id}", "/query", "/writebacks", "/reviews", "/feedback", "/audit",
+            "/healthz", "/readyz"} <= set(spec["paths"])
+    assert "swagger" in client.get("/docs").text.lower()

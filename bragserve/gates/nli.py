@@ -8,10 +8,12 @@ from the checkpoint's own ``config.id2label``, matched by name.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -74,7 +76,8 @@ def resolve_nli_path(name_or_path: str | None) -> str:
 class NLIModel:
     """Batched (premise, hypothesis) scoring that never truncates the hypothesis."""
 
-    def __init__(self, name_or_path: str | None = None, *, max_length: int = 256, batch_size: int = 32) -> None:
+    def __init__(self, name_or_path: str | None = None, *, max_length: int = 256, batch_size: int = 32,
+                 precision: Literal["auto", "fp32", "bf16"] = "auto") -> None:
         import torch  # imported here: only processes that score NLI pay for torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -88,6 +91,15 @@ class NLIModel:
         self.batch_size = batch_size
         self._torch = torch
         self._lock = threading.Lock()
+        # bf16 autocast: 2.3x the fp32 throughput on CPUs with native bf16 (AVX512-BF16/AMX), with 99.9% of
+        # decisions unchanged on held-out pairs (benchmarks/nli_throughput.py); emulated bf16 would be slower.
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        self.precision = "bf16" if precision == "bf16" or (precision == "auto" and native) else "fp32"
+
+    def _autocast(self):
+        if self.precision == "bf16":
+            return self._torch.autocast("cpu", dtype=self._torch.bfloat16)
+        return contextlib.nullcontext()
 
     @property
     def model_id(self) -> str:
@@ -110,7 +122,7 @@ class NLIModel:
         # Length-sorted batches waste less compute on padding.
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         torch = self._torch
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), self._autocast():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
                 batch = self._encode([pairs[i][0] for i in idx], [pairs[i][1] for i in idx])

@@ -1,5 +1,6 @@
 """Core throughput and latency over real HTTP: ingest docs/s and chunks/s (vs raw encode of the same texts,
-measured in the same run) and /query latency, on the demo corpus and on ~10k synthetic chunks from SQuAD.
+measured in the same run), /query latency, and write-back gate latency (POST /writebacks with a 3-sentence cited
+answer), on the demo corpus and on ~10k synthetic chunks from SQuAD.
 
 Run: .venv/bin/python -m benchmarks.core --squad ../shared/data/squad/dev-v1.1.json --chunks 10000
 """
@@ -51,6 +52,24 @@ def query_latency(http: httpx.Client, questions: list[str], **body: object) -> d
     return percentiles(samples)
 
 
+def writeback_latency(http: httpx.Client, questions: list[str]) -> dict:
+    """POST /writebacks with a 3-sentence answer: the first sentence of each of the top 3 passages, cited."""
+    from bragserve.text import split_sentences
+
+    samples, decisions = [], {}
+    for q in questions:
+        passages = http.post("/query", json={"query": q, "k": 3, "generate": False}).json()["passages"]
+        parts = [(split_sentences(p["text"]) or [None])[0] for p in passages]
+        answer = " ".join(f"{s.text} [{p['chunk_id']}]" for s, p in zip(parts, passages) if s is not None)
+        started = time.perf_counter()
+        r = http.post("/writebacks", json={"query": q, "answer": answer, "generator": "benchmark"})
+        r.raise_for_status()
+        samples.append((time.perf_counter() - started) * 1000)
+        key = r.json()["decision"] + (f":{r.json()['reason']}" if r.json()["reason"] else "")
+        decisions[key] = decisions.get(key, 0) + 1
+    return {**percentiles(samples), "decisions": decisions}
+
+
 def raw_encode_seconds(texts: list[str]) -> float:
     from bragserve.embedding import Embedder
 
@@ -81,15 +100,17 @@ def run(squad: Path, n_chunks: int, n_queries: int, seed: int) -> dict:
                 chunks = http.get("/readyz").json()["index_vectors"]
                 retrieve = query_latency(http, qs, generate=False, writeback=False)
                 answer = query_latency(http, qs, generate=True, writeback=False)
+                gates = writeback_latency(http, qs[:50])
             entry = {"documents": len(docs), "chunks": chunks, "ingest_seconds": round(seconds, 2),
                      "docs_per_s": round(len(docs) / seconds, 1), "chunks_per_s": round(chunks / seconds, 1),
                      "raw_encode_texts_per_s": round(len(docs) / raw, 1),
                      "ingest_vs_raw_encode": round(raw / seconds, 3),
-                     "query_retrieve_ms": retrieve, "query_answer_ms": answer}
+                     "query_retrieve_ms": retrieve, "query_answer_ms": answer, "writeback_gates_ms": gates}
             results[name] = entry
             rows.append({"corpus": name, "docs": len(docs), "chunks": chunks, "docs/s": entry["docs_per_s"],
                          "vs raw encode": entry["ingest_vs_raw_encode"], "retrieve p50 ms": retrieve["p50"],
-                         "answer p50 ms": answer["p50"], "answer p95 ms": answer["p95"]})
+                         "answer p50 ms": answer["p50"], "answer p95 ms": answer["p95"],
+                         "gates p50 ms": gates["p50"]})
     print(table(rows, list(rows[0])))
     payload = {"benchmark": "core", "machine": machine(),
                "parameters": {"chunks": n_chunks, "queries": n_queries, "seed": seed, "batch": 64,

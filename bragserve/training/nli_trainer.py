@@ -50,7 +50,7 @@ class TrainConfig:
 
 def load_training_pairs(cfg: TrainConfig) -> tuple[list[NLIPair], dict[str, list[NLIPair]]]:
     train: list[NLIPair] = []
-    for name, reader in TRAIN_SETS.items():
+    for reader in TRAIN_SETS.values():
         train += reader(cfg.data_dir)
     train += build_pairs(cfg.squad_path, "train")
     rng = random.Random(cfg.seed)

@@ -22,7 +22,7 @@ import numpy as np
 from bragserve import audit, lifecycle
 from bragserve.config import Policy, Settings
 from bragserve.embedding import Embedder
-from bragserve.errors import ConfigError, InvalidInput, NotFound
+from bragserve.errors import ConfigError, Conflict, InvalidInput, NotFound
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import Candidate
 from bragserve.generation import Answer, Passage, create_generator
@@ -164,8 +164,12 @@ class Service:
             with self.corpus.write() as db:
                 for p in prepared:
                     current = self.corpus.get_document(p.id, db=db)
+                    if current is not None and current.source == "writeback":
+                        raise Conflict(f"{p.id!r} is a write-back document; ingest cannot replace it")
+                    # Same text: unchanged, whatever its status. Re-posting must never lift a quarantine or a
+                    # revocation; only restore does. A deleted document comes back with a new version.
                     if current is not None and current.content_hash == p.content_hash and \
-                            current.status == "active":
+                            current.status != "deleted":
                         changed = current.trust != p.trust or current.metadata != p.metadata
                         if changed:
                             self.corpus.update_attributes(db, p.id, trust=p.trust, metadata=p.metadata)
@@ -200,11 +204,9 @@ class Service:
 
     def _needs_new_version(self, p: PreparedDocument) -> bool:
         current = self.corpus.get_document(p.id)
-        return current is None or current.content_hash != p.content_hash or current.status != "active"
+        return current is None or current.content_hash != p.content_hash or current.status == "deleted"
 
     def _apply_index(self, add_ids: list[int], add_vecs: list, remove_ids: list[int]) -> None:
-        import numpy as np
-
         vectors = np.vstack(add_vecs) if add_vecs else None
         try:
             self.index.apply(add_ids=add_ids, add_vectors=vectors, remove_ids=remove_ids)

@@ -118,3 +118,17 @@ def test_max_depth_holds(make_client, settings) -> None:
                 f"ascent in 1953. [{chunk_of(client0, wb)}] Saturn is less dense than water. "
                 f"[{chunk_of(client0, 'saturn')}]")
     assert r["reason"] == "loop_depth"
+
+
+def test_reposting_cannot_lift_a_quarantine_or_replace_a_writeback(client) -> None:
+    demo(client)
+    client.post("/documents/mars/quarantine", json={"reason": "suspicious"})
+    mars = client.get("/documents/mars").json()
+    r = client.post("/documents", json={"documents": [{"id": "mars", "text": mars["text"], "metadata": mars["metadata"]}]})
+    assert r.json()["documents"][0]["status"] == "unchanged"
+    assert client.get("/documents/mars").json()["status"] == "quarantined"
+    query, answer = firsts_answer(client)
+    wb = propose(client, query, answer)["document_id"]
+    r = client.post("/documents", json={"documents": [{"id": wb, "text": "Overwritten."}]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+    assert client.get(f"/documents/{wb}").json()["source"] == "writeback"

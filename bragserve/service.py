@@ -7,7 +7,6 @@ acknowledged. A crash between the two is repaired at the next start-up from SQLi
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import math
@@ -27,9 +26,10 @@ from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import Candidate
 from bragserve.generation import Answer, Passage, create_generator
 from bragserve.ingest import NewDocument, PreparedDocument, prepare
+from bragserve.pagination import decode_cursor, encode_cursor
 from bragserve.retrieval.dense import dense_search
 from bragserve.store import lineage
-from bragserve.store.corpus import ChunkRow, Corpus, DocumentRow, NewChunk, now_iso
+from bragserve.store.corpus import ChunkRow, Corpus, DocumentRow, NewChunk
 from bragserve.store.live_index import LiveIndex, Repair
 from bragserve.store.lock import IndexLock
 from bragserve.writeback import Outcome, WritebackLoop
@@ -253,36 +253,9 @@ class Service:
 
     def lineage(self, doc_id: str) -> dict:
         """Ancestors (what a write-back was built from) and descendants (what was built on a document)."""
-        db = self.corpus.reader()
         if self.corpus.get_document(doc_id) is None:
             raise NotFound(f"no document with id {doc_id!r}")
-
-        def describe(other: str, depth: int, via: list[str]) -> dict:
-            doc = self.corpus.get_document(other)
-            return {"id": other, "source": doc.source if doc else None, "status": doc.status if doc else None,
-                    "depth": depth, "via_chunks": via}
-
-        ancestors, seen, frontier = [], {doc_id}, [(doc_id, 0)]
-        while frontier:
-            current, depth = frontier.pop(0)
-            grouped: dict[str, list[str]] = {}
-            for parent_doc, vid in lineage.parents(db, current):
-                grouped.setdefault(parent_doc, []).append(f"c{vid}")
-            for parent_doc, via in grouped.items():
-                if parent_doc not in seen:
-                    seen.add(parent_doc)
-                    ancestors.append(describe(parent_doc, depth + 1, via))
-                    frontier.append((parent_doc, depth + 1))
-        descendants, seen, frontier = [], {doc_id}, [(doc_id, 0)]
-        while frontier:
-            current, depth = frontier.pop(0)
-            for child in lineage.children(db, current):
-                if child not in seen:
-                    seen.add(child)
-                    descendants.append(describe(child, depth + 1, []))
-                    frontier.append((child, depth + 1))
-        return {"id": doc_id, "ancestors": ancestors, "descendants": descendants,
-                "revocation_causes": lineage.causes(db, doc_id)}
+        return lineage.describe(self.corpus.reader(), doc_id)
 
     # -- query -----------------------------------------------------------------------------------
 
@@ -344,31 +317,7 @@ class Service:
 
     def feedback(self, *, document_id: str | None, query_id: str | None, signal: str, note: str | None,
                  actor: str = LOCAL_ACTOR) -> dict:
-        """Store and audit feedback; a 'down' on a write-back revokes it (and what was built on it)."""
-        if (document_id is None) == (query_id is None):
-            raise InvalidInput("give exactly one of document_id and query_id", code="invalid_feedback")
-        target = document_id
-        if query_id is not None:
-            rows = list(self.corpus.reader().query("SELECT writeback_doc FROM queries WHERE id = ?", [query_id]))
-            if not rows:
-                raise NotFound(f"no query with id {query_id!r}")
-            target = rows[0]["writeback_doc"]
-        doc = self.corpus.get_document(target) if target else None
-        if document_id is not None and (doc is None or doc.status == "deleted"):
-            raise NotFound(f"no document with id {document_id!r}")
-        revoke = signal == "down" and doc is not None and doc.source == "writeback" and doc.status == "active"
-        with self._write_lane:
-            with self.corpus.write() as db:
-                cur = db.execute("INSERT INTO feedback (document_id, query_id, signal, note, actor, created_at) "
-                                 "VALUES (?, ?, ?, ?, ?, ?)", [document_id, query_id, signal, note, actor,
-                                                               now_iso()])
-                record = audit.append(db, type="feedback", actor=actor,
-                                      subjects=[s for s in (document_id, query_id, target) if s],
-                                      payload={"signal": signal, "note": note, "revokes": target if revoke else None})
-                change = lifecycle.set_status(db, self.corpus, target, "revoked", actor=actor, reason="feedback",
-                                              payload={"feedback_id": cur.lastrowid}) if revoke else lifecycle.Change()
-            self._apply_index([], [], change.removed_vids)
-        return {"id": cur.lastrowid, "audit_id": record.id, "revoked": ([target] if revoke else []) + change.revoked}
+        return self.loop.feedback(document_id=document_id, query_id=query_id, signal=signal, note=note, actor=actor)
 
     # -- exposure --------------------------------------------------------------------------------
 
@@ -395,18 +344,3 @@ class Service:
                 "documents": self.corpus.document_counts(),
                 "repair_at_start": {"loaded": self.repair.loaded, "added": self.repair.added,
                                     "removed": self.repair.removed}}
-
-
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": seq}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
-        if not isinstance(value, int) or value < 0:
-            raise ValueError
-        return value
-    except Exception:
-        raise InvalidInput("cursor is not one this server issued", code="invalid_cursor") from None

@@ -22,6 +22,7 @@ from bragserve import audit
 from bragserve.chunking import chunk_text
 from bragserve.config import Policy
 from bragserve.embedding import Embedder
+from bragserve import lifecycle
 from bragserve.errors import Conflict, InvalidInput, NotFound
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.pipeline import evaluate
@@ -210,6 +211,34 @@ class WritebackLoop:
                                       payload={"note": note, "reason": review["reason"]})
         return Outcome("rejected", "review", "rejected by review", review["candidate"].get("gates", []),
                        review_id=review_id, audit_id=record.id)
+
+    def feedback(self, *, document_id: str | None, query_id: str | None, signal: str, note: str | None,
+                 actor: str) -> dict:
+        """Store and audit feedback; a 'down' on a write-back revokes it (and what was built on it)."""
+        if (document_id is None) == (query_id is None):
+            raise InvalidInput("give exactly one of document_id and query_id", code="invalid_feedback")
+        target = document_id
+        if query_id is not None:
+            rows = list(self.corpus.reader().query("SELECT writeback_doc FROM queries WHERE id = ?", [query_id]))
+            if not rows:
+                raise NotFound(f"no query with id {query_id!r}")
+            target = rows[0]["writeback_doc"]
+        doc = self.corpus.get_document(target) if target else None
+        if document_id is not None and (doc is None or doc.status == "deleted"):
+            raise NotFound(f"no document with id {document_id!r}")
+        revoke = signal == "down" and doc is not None and doc.source == "writeback" and doc.status == "active"
+        with self._lane:
+            with self.corpus.write() as db:
+                cur = db.execute("INSERT INTO feedback (document_id, query_id, signal, note, actor, created_at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", [document_id, query_id, signal, note, actor,
+                                                               now_iso()])
+                record = audit.append(db, type="feedback", actor=actor,
+                                      subjects=[s for s in (document_id, query_id, target) if s],
+                                      payload={"signal": signal, "note": note, "revokes": target if revoke else None})
+                change = lifecycle.set_status(db, self.corpus, target, "revoked", actor=actor, reason="feedback",
+                                              payload={"feedback_id": cur.lastrowid}) if revoke else lifecycle.Change()
+            self._apply_index([], [], change.removed_vids)
+        return {"id": cur.lastrowid, "audit_id": record.id, "revoked": ([target] if revoke else []) + change.revoked}
 
     @staticmethod
     def _decide(db: sqlite_utils.Database, review_id: str, status: str, *, actor: str, note: str | None,

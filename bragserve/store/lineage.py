@@ -58,3 +58,33 @@ def writeback_depths(db: sqlite_utils.Database, doc_ids: list[str]) -> dict[str,
     marks = ",".join("?" * len(doc_ids))
     return {r[0]: r[1] for r in db.execute(f"SELECT doc_id, depth FROM writebacks WHERE doc_id IN ({marks})",
                                            list(doc_ids))}
+
+
+def describe(db: sqlite_utils.Database, doc_id: str) -> dict:
+    """Breadth-first ancestors and descendants of a document, with each one's source, status and depth."""
+
+    def node(other: str, depth: int, via: list[str]) -> dict:
+        row = db.execute("SELECT source, status FROM documents WHERE id = ?", [other]).fetchone()
+        return {"id": other, "source": row[0] if row else None, "status": row[1] if row else None,
+                "depth": depth, "via_chunks": via}
+
+    ancestors, seen, frontier = [], {doc_id}, [(doc_id, 0)]
+    while frontier:
+        current, depth = frontier.pop(0)
+        grouped: dict[str, list[str]] = {}
+        for parent_doc, vid in parents(db, current):
+            grouped.setdefault(parent_doc, []).append(f"c{vid}")
+        for parent_doc, via in grouped.items():
+            if parent_doc not in seen:
+                seen.add(parent_doc)
+                ancestors.append(node(parent_doc, depth + 1, via))
+                frontier.append((parent_doc, depth + 1))
+    descendants, seen, frontier = [], {doc_id}, [(doc_id, 0)]
+    while frontier:
+        current, depth = frontier.pop(0)
+        for child in children(db, current):
+            if child not in seen:
+                seen.add(child)
+                descendants.append(node(child, depth + 1, []))
+                frontier.append((child, depth + 1))
+    return {"id": doc_id, "ancestors": ancestors, "descendants": descendants, "revocation_causes": causes(db, doc_id)}

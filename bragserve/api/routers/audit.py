@@ -10,7 +10,7 @@ from bragserve import audit
 from bragserve.api.deps import ServiceDep
 from bragserve.api.schemas import AuditPublic, AuditRecordPublic, AuditVerifyPublic
 from bragserve.errors import InvalidInput, NotFound
-from bragserve.service import decode_cursor, encode_cursor
+from bragserve.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from bragserve.api.deps import ServiceDep
 from bragserve.api.routers.writebacks import outcome_public
 from bragserve.api.schemas import ReviewDecision, ReviewPublic, ReviewsPublic, WritebackPublic
-from bragserve.service import decode_cursor, encode_cursor
+from bragserve.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/reviews", tags=["review"])
 

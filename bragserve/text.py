@@ -55,21 +55,12 @@ def split_sentences(text: str) -> list[Sentence]:
     return list(_split_cached(text))
 
 
-def word_count(text: str) -> int:
-    return len(text.split())
-
-
 def find_citations(sentence: str) -> list[str]:
     """Chunk ids cited as ``[id]`` in a sentence, in order, without repeats."""
     seen: dict[str, None] = {}
     for match in _CITATION.finditer(sentence):
         seen.setdefault(match.group(1), None)
     return list(seen)
-
-
-def strip_citations(sentence: str) -> str:
-    """The sentence without its ``[id]`` markers, for NLI and embedding."""
-    return re.sub(r"\s+", " ", _CITATION.sub("", sentence)).strip()
 
 
 _MARKER_GROUP = re.compile(r"\s*((?:\[[A-Za-z0-9_.:#-]+\]\s*)+)")

@@ -12,7 +12,7 @@ import hashlib
 import json
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -96,8 +96,8 @@ class WritebackLoop:
                                        payload={**base, "reason": verdict.reason, "message": verdict.message})
                     outcome = Outcome("rejected", verdict.reason, verdict.message, gates, audit_id=rec.id)
                 if record:
-                    outcome = Outcome(**{**outcome.__dict__, "query_id": record_query(
-                        db, query=candidate.query, answer=candidate.answer, outcome=outcome)})
+                    outcome = replace(outcome, query_id=record_query(db, query=candidate.query,
+                                                                     answer=candidate.answer, outcome=outcome))
             if verdict.decision == "accepted":
                 self._apply_index(vids, [vectors], [])
         return outcome
@@ -136,7 +136,7 @@ class WritebackLoop:
         _, vids, _ = self.corpus.insert_version(
             db, doc_id=doc_id, text=text, source="writeback", trust=trust, metadata=metadata,
             content_hash=hashlib.sha256(text.encode()).hexdigest(), chunks=chunks)
-        scores = {g.name: g.score for g in verdict.gates}
+        scores = verdict.scores()
         db.execute("INSERT OR REPLACE INTO writebacks (doc_id, query, answer, generator, citations, scores, "
                    "policy_hash, depth, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    [doc_id, query, cited_answer, generator, json.dumps(base["citations"]), json.dumps(scores),

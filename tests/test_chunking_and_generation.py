@@ -8,7 +8,7 @@ from bragserve.chunking import chunk_text
 from bragserve.config import GenerationPolicy
 from bragserve.generation import Passage
 from bragserve.generation.extractive import ExtractiveGenerator
-from bragserve.text import find_citations, split_sentences, strip_citations
+from bragserve.text import find_citations, split_sentences
 
 
 def test_chunks_respect_sentences_budget_and_overlap() -> None:
@@ -31,7 +31,6 @@ def test_a_sentence_longer_than_the_budget_is_cut_at_words() -> None:
 
 def test_citation_helpers() -> None:
     assert find_citations("Paris is big [c12] and old [c3][c12].") == ["c12", "c3"]
-    assert strip_citations("Paris is big [c12] and old [c3].") == "Paris is big and old ."
 
 
 def test_extractive_answer_is_deterministic_and_cited(embedder) -> None:

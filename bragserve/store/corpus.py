@@ -239,10 +239,6 @@ class Corpus:
                                            list(vids))
         return {r["vid"]: ChunkRow(**r) for r in rows}
 
-    def chunk_counts(self) -> dict[str, int]:
-        rows = self.reader().query("SELECT status, count(*) AS n FROM chunks GROUP BY status")
-        return {r["status"]: r["n"] for r in rows}
-
     def document_counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for r in self.reader().query("SELECT source, status, count(*) AS n FROM documents GROUP BY source, status"):

@@ -226,11 +226,14 @@ def nli(premise: str, hypothesis: str, model: str, as_json: bool) -> None:
 @click.option("--epochs", default=2.0, show_default=True, type=float)
 @click.option("--batch-size", default=32, show_default=True, type=int)
 @click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--punct-dropout", default=0.0, show_default=True, type=float,
+              help="Share of training pairs shown with punctuation stripped (robustness to unpunctuated text).")
 @click.option("--max-steps", default=None, type=int, help="Stop after this many steps (smoke tests).")
 @click.option("--max-train-pairs", default=None, type=int, help="Train on a slice (smoke tests).")
 @click.option("--max-eval-pairs", default=None, type=int, help="Evaluate on a slice of each held-out set.")
 def train_nli(data_dir: Path, squad_path: Path, out_dir: Path, epochs: float, batch_size: int, seed: int,
-              max_steps: int | None, max_train_pairs: int | None, max_eval_pairs: int | None) -> None:
+              max_steps: int | None, max_train_pairs: int | None, max_eval_pairs: int | None,
+              punct_dropout: float) -> None:
     """Fine-tune the bundled MiniLM into a 3-way NLI cross-encoder and evaluate it on held-out sets.
 
     Example: bragserve train-nli --out bragserve/models/nli-minilm-l6
@@ -240,11 +243,35 @@ def train_nli(data_dir: Path, squad_path: Path, out_dir: Path, epochs: float, ba
 
     cfg = TrainConfig(data_dir=data_dir, squad_path=squad_path, out_dir=out_dir,
                       base_model=resolve_embedder_path("bundled"), epochs=epochs, batch_size=batch_size, seed=seed,
-                      max_steps=max_steps, max_train_pairs=max_train_pairs, max_eval_pairs=max_eval_pairs)
+                      max_steps=max_steps, max_train_pairs=max_train_pairs, max_eval_pairs=max_eval_pairs,
+                      punct_dropout=punct_dropout)
     report = train(cfg)
     for name, result in report["evaluation"].items():
         click.echo(f"{name:<18} accuracy {result['accuracy']:.4f} ({result['pairs']} pairs)")
     click.echo(f"checkpoint and report: {out_dir}")
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks (run from a source checkout: the code lives in benchmarks/)."""
+
+
+@bench.command("poison", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def bench_poison(ctx: click.Context) -> None:
+    """Attacks x defences against a live service; see benchmarks/poison.py (--data DIR [--quick])."""
+    _bench_module("poison").main(ctx.args)
+
+
+def _bench_module(name: str):
+    import importlib
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks" / f"{name}.py").exists():
+        raise click.ClickException("the benchmarks ship with the source checkout; run from a clone of bragserve")
+    sys.path.insert(0, str(root))
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 def _audit_db(index_dir: Path | None):

@@ -124,6 +124,70 @@ class LoopPolicy(_Section):
                                                                     "a share of k; the rest is ingested text.")
 
 
+class RagPartPolicy(_Section):
+    """RAGPart (ALGORITHMS.md §2): vote over C(N, k) views built from independently embedded fragments."""
+
+    enabled: bool = Field(False, description="Retrieve by RAGPart vote instead of plain top-k (off by default: "
+                                             "no measured gain yet, see benchmarks/results/poison_quick.json).")
+    store_fragments: bool = Field(True, description="Embed and store N fragments per chunk at ingest (needed by "
+                                                    "RAGPart; costs extra encoder work at ingest).")
+    fragments: int = Field(5, ge=2, le=12, description="N: contiguous fragments per chunk, near-equal by words "
+                                                       "(fixed at ingest).")
+    views_k: int = Field(3, ge=1, le=12, description="k: fragments averaged per view; C(N, k) views are searched.")
+    depth: int = Field(0, ge=0, le=200, description="Passages each view retrieves (top-p per view); 0 = the "
+                                                    "query's k.")
+    mode: Literal["vote", "intersection"] = Field("vote", description="Rank by views that retrieved a chunk "
+                                                                      "(ties: best rank), or keep only chunks every "
+                                                                      "view retrieved.")
+    encoding: Literal["fp32", "fp16", "sq8"] = Field("fp16", description="Storage of the view vectors in memory.")
+
+
+class RagMaskPolicy(_Section):
+    """RAGMask (ALGORITHMS.md §3): a span whose masking collapses similarity marks a poison."""
+
+    enabled: bool = Field(False, description="Screen retrieved candidates by masking spans (off by default: no "
+                                             "measured gain yet, and it demotes short genuine passages).")
+    method: Literal["fast", "exact"] = Field("fast", description="fast: first-order estimates from ingest-time "
+                                                                 "token sums, exact re-encoding only for what the "
+                                                                 "estimate flags; exact: re-encode every window.")
+    alpha: float = Field(2.0, ge=1, le=10, description="Candidates screened = alpha * k.")
+    mask_tokens: int = Field(15, ge=1, le=128, description="m: tokens masked at once (fixed at ingest for fast).")
+    stride: int = Field(8, ge=1, le=128, description="Tokens between window starts (fixed at ingest for fast).")
+    delta: float = Field(0.1, ge=0, le=1, description="A window is suspicious when masking it lowers the "
+                                                       "query-chunk cosine by at least delta.")
+    min_share_ratio: float = Field(1.5, ge=0, le=10, description="A window must also carry this many times its "
+                                                                 "share of the tokens in relative similarity (a "
+                                                                 "short genuine chunk loses a lot to any window).")
+    screen_margin: float = Field(0.5, ge=0, le=1, description="fast: candidates whose estimated drop reaches "
+                                                              "screen_margin * delta are verified exactly.")
+
+
+class IngestScreeningPolicy(_Section):
+    """Detectors for documents built to be retrieved rather than to inform; hits are quarantined."""
+
+    enabled: bool = Field(True, description="Screen documents at ingest; flagged ones are quarantined for review.")
+    copied_question: bool = Field(True, description="Flag a document that embeds a question (a query planted to "
+                                                    "be retrieved for it).")
+    trigger_tokens: float = Field(0.0, ge=0, le=1, description="Flag a run of tokens this share of which are "
+                                                               "non-words (optimised trigger tokens); 0 disables.")
+    span_dominance: float = Field(0.0, ge=0, le=2, description="Flag a document whose embedding moves this far "
+                                                               "(1 - cosine) when one mask window is removed; "
+                                                               "0 disables.")
+
+
+class ScreeningPolicy(_Section):
+    """Anti-laundering: a write-back may not rest only on suspicious sources."""
+
+    enabled: bool = Field(True, description="Reject write-backs any sentence of which is supported only by "
+                                            "flagged, quarantined or low-trust chunks.")
+    min_trust: float = Field(0.0, ge=0, le=1, description="Chunks below this trust do not count as support.")
+
+
+class CorroborationPolicy(_Section):
+    min_sources: int = Field(1, ge=1, le=10, description="Distinct documents that must support each answer "
+                                                         "sentence for a write-back.")
+
+
 class Policy(_Section):
     """Every threshold and switch that decides behaviour, in one reviewed place."""
 
@@ -136,6 +200,11 @@ class Policy(_Section):
     novelty: NoveltyPolicy = NoveltyPolicy()
     contradiction: ContradictionPolicy = ContradictionPolicy()
     loop: LoopPolicy = LoopPolicy()
+    ragpart: RagPartPolicy = RagPartPolicy()
+    ragmask: RagMaskPolicy = RagMaskPolicy()
+    ingest_screening: IngestScreeningPolicy = IngestScreeningPolicy()
+    screening: ScreeningPolicy = ScreeningPolicy()
+    corroboration: CorroborationPolicy = CorroborationPolicy()
 
     @model_validator(mode="after")
     def _k_bounds(self) -> "Policy":
@@ -143,6 +212,8 @@ class Policy(_Section):
             raise ValueError("retrieval.default_k must not exceed retrieval.max_k")
         if self.grounding.review_min > self.grounding.min:
             raise ValueError("grounding.review_min must not exceed grounding.min")
+        if self.ragpart.views_k > self.ragpart.fragments:
+            raise ValueError("ragpart.views_k must not exceed ragpart.fragments")
         return self
 
     def canonical_json(self) -> str:

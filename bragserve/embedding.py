@@ -72,7 +72,7 @@ class Embedder:
         self.dim = int(dim)
         self.batch_size = batch_size
         self._cache = _LRU(cache_size)
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()  # public: the token encoder shares it
 
     @property
     def tokenizer(self):
@@ -82,7 +82,7 @@ class Embedder:
         """Normalised float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
+        with self.lock:
             vecs = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                      convert_to_numpy=True, show_progress_bar=False)
         return np.ascontiguousarray(vecs, dtype=np.float32)

@@ -12,11 +12,13 @@ import logging
 import math
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from bragserve import audit, lifecycle
 from bragserve.config import Policy, Settings
@@ -26,10 +28,14 @@ from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import Candidate
 from bragserve.generation import Answer, Passage, create_generator
 from bragserve.ingest import NewDocument, PreparedDocument, prepare
+from bragserve.ingest_screening import screen
+from bragserve.retrieval.defended import DefenceReport, DefendedRetriever
+from bragserve.retrieval.features import ChunkFeatures, FeatureEncoder
+from bragserve.retrieval.ragmask import RagMask
+from bragserve.retrieval.ragpart import RagPartViews
 from bragserve.pagination import decode_cursor, encode_cursor
-from bragserve.retrieval.dense import dense_search
 from bragserve.store import lineage
-from bragserve.store.corpus import ChunkRow, Corpus, DocumentRow, NewChunk
+from bragserve.store.corpus import ChunkRow, Corpus, DocumentRow, NewChunk, now_iso
 from bragserve.store.live_index import LiveIndex, Repair
 from bragserve.store.lock import IndexLock
 from bragserve.writeback import Outcome, WritebackLoop
@@ -39,14 +45,17 @@ LOCAL_ACTOR = "local"
 log = logging.getLogger(__name__)
 
 CORPUS_FILE = "corpus.db"
+DEFENCE_SECTIONS = ("ragpart", "ragmask", "screening", "corroboration")
 
 
 @dataclass(frozen=True)
 class IngestedDocument:
     id: str
-    status: str  # created | updated | unchanged
+    status: str  # created | updated | unchanged | quarantined
     version: int
     chunks: int
+    screening: list[dict] = field(default_factory=list)
+    review_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class QueryResult:
     answer: Answer | None
     timings_ms: dict[str, float] = field(default_factory=dict)
     writeback: Outcome | None = None
+    defences: DefenceReport | None = None
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,14 @@ class Service:
         self.generator = create_generator(policy.generation, embedder, settings)
         self._lock = lock
         self._write_lane = threading.Lock()
+        self.features = FeatureEncoder(embedder)
+        self.views = RagPartViews(corpus, fragments=policy.ragpart.fragments, dim=embedder.dim,
+                                  encoding=policy.ragpart.encoding)
+        self.retriever = DefendedRetriever(corpus=corpus, index=index, views=self.views,
+                                           mask=RagMask(self.features.tokens), dim=embedder.dim)
         self.loop = WritebackLoop(policy=policy, corpus=corpus, index=index, embedder=embedder, nli=nli,
-                                  lane=self._write_lane, apply_index=self._apply_index)
+                                  lane=self._write_lane, apply_index=self._apply_index,
+                                  encode_chunks=self.encode_chunks)
         self._exposure: Counter[int] = Counter()
         self._exposure_lock = threading.Lock()
         self._stop = threading.Event()
@@ -114,8 +130,10 @@ class Service:
             if lock is not None:
                 lock.release()
             raise
-        return cls(settings=settings, policy=policy, policy_source=policy_source, embedder=embedder, nli=nli,
-                   corpus=corpus, index=index, repair=repair, lock=lock)
+        service = cls(settings=settings, policy=policy, policy_source=policy_source, embedder=embedder, nli=nli,
+                      corpus=corpus, index=index, repair=repair, lock=lock)
+        service.prebuild_views()
+        return service
 
     @staticmethod
     def _check_embedder(corpus: Corpus, embedder: Embedder, readonly: bool) -> None:
@@ -150,15 +168,28 @@ class Service:
 
     # -- ingest ----------------------------------------------------------------------------------
 
+    def encode_chunks(self, texts: list[str]) -> list[ChunkFeatures]:
+        """Chunk vectors plus what the defences need, stored with every chunk (ingested or written back)."""
+        return self.features.encode(texts, fragments=self.policy.ragpart.fragments
+                                    if self.policy.ragpart.store_fragments else None,
+                                    window_size=self.policy.ragmask.mask_tokens,
+                                    window_stride=self.policy.ragmask.stride)
+
+    def prebuild_views(self) -> None:
+        """Build the RAGPart views at start-up when the policy uses them (else on first use)."""
+        if self.policy.ragpart.enabled:
+            self.views.views(self.policy.ragpart.views_k)
+
     def ingest(self, *, documents: list[NewDocument], actor: str = LOCAL_ACTOR) -> list[IngestedDocument]:
         prepared = prepare(documents, self.settings, self.policy.chunking)
         to_embed = [p for p in prepared if self._needs_new_version(p)]
-        texts = [c.text for p in to_embed for c in p.chunks]
-        vectors = self.embedder.encode(texts)
+        encoded = self.encode_chunks([c.text for p in to_embed for c in p.chunks])
         offsets, cursor = {}, 0
         for p in to_embed:
-            offsets[p.id] = vectors[cursor:cursor + len(p.chunks)]
+            offsets[p.id] = encoded[cursor:cursor + len(p.chunks)]
             cursor += len(p.chunks)
+        hits = {p.id: screen(p.text, offsets[p.id], self.policy.ingest_screening, self.embedder.tokenizer)
+                for p in to_embed}
         with self._write_lane:
             results, add_ids, add_vecs, remove_ids = [], [], [], []
             with self.corpus.write() as db:
@@ -179,28 +210,50 @@ class Service:
                         results.append(IngestedDocument(p.id, "updated" if changed else "unchanged",
                                                         current.version, len(self.corpus.document_chunks(p.id))))
                         continue
-                    vecs = offsets.get(p.id)
-                    if vecs is None:  # became stale between the check and the lock: encode now
-                        vecs = self.embedder.encode([c.text for c in p.chunks])
-                    chunks = [NewChunk(i, c.text, c.start, c.end, v) for i, (c, v) in enumerate(zip(p.chunks, vecs))]
+                    feats = offsets.get(p.id)
+                    if feats is None:  # became stale between the check and the lock: encode now
+                        feats = self.encode_chunks([c.text for c in p.chunks])
+                        hits[p.id] = screen(p.text, feats, self.policy.ingest_screening, self.embedder.tokenizer)
+                    flagged = [h.__dict__ for h in hits.get(p.id, [])]
+                    vecs = np.stack([f.vector for f in feats])
+                    chunks = [NewChunk(i, c.text, c.start, c.end, f.vector, f)
+                              for i, (c, f) in enumerate(zip(p.chunks, feats))]
                     version, vids, superseded = self.corpus.insert_version(
                         db, doc_id=p.id, text=p.text, source="ingested", trust=p.trust, metadata=p.metadata,
-                        content_hash=p.content_hash, chunks=chunks)
-                    add_ids += vids
-                    add_vecs.append(vecs)
+                        content_hash=p.content_hash, chunks=chunks, status="quarantined" if flagged else "active")
+                    if not flagged:
+                        add_ids += vids
+                        add_vecs.append(vecs)
                     remove_ids += superseded
                     audit.append(db, type="ingest" if current is None else "update", actor=actor, subjects=[p.id],
                                  payload={"version": version, "content_hash": p.content_hash, "trust": p.trust,
                                           "chunks": [f"c{v}" for v in vids],
-                                          "superseded": [f"c{v}" for v in superseded], "content_changed": True})
+                                          "superseded": [f"c{v}" for v in superseded], "content_changed": True,
+                                          "screening": flagged})
+                    review_id = self._quarantine(db, p.id, flagged, actor=actor) if flagged else None
                     if superseded:  # write-backs built on the old text no longer stand on anything
                         change = lifecycle.Change()
                         lifecycle.revoke_dependants(db, self.corpus, p.id, actor=actor, change=change)
                         remove_ids += change.removed_vids
-                    results.append(IngestedDocument(p.id, "created" if current is None else "updated", version,
-                                                    len(vids)))
+                    status = "quarantined" if flagged else "created" if current is None else "updated"
+                    results.append(IngestedDocument(p.id, status, version, len(vids), flagged, review_id))
             self._apply_index(add_ids, add_vecs, remove_ids)
         return results
+
+    @staticmethod
+    def _quarantine(db, doc_id: str, hits: list[dict], *, actor: str) -> str:
+        """Flagged at ingest: stored but not retrievable, with a review a person can approve (restore)."""
+        review_id = "r-" + uuid.uuid4().hex[:16]
+        seq = (db.execute("SELECT coalesce(max(seq), 0) FROM reviews").fetchone()[0]) + 1
+        reason = ",".join(sorted({h["detector"] for h in hits}))
+        db.execute("INSERT INTO reviews (id, seq, status, kind, reason, subject, candidate, created_at) "
+                   "VALUES (?, ?, 'pending', 'quarantine', ?, ?, ?, ?)",
+                   [review_id, seq, reason, doc_id, json.dumps({"document_id": doc_id, "screening": hits}),
+                    now_iso()])
+        audit.append(db, type="quarantine", actor=actor, subjects=[doc_id, review_id],
+                     payload={"reason": "screening", "detectors": reason, "screening": hits,
+                              "review_id": review_id})
+        return review_id
 
     def _needs_new_version(self, p: PreparedDocument) -> bool:
         current = self.corpus.get_document(p.id)
@@ -214,6 +267,8 @@ class Service:
             log.exception("vector index update failed after commit; repairing from SQLite")
             self.index.open()
             raise
+        self.views.remove(remove_ids)
+        self.views.add(add_ids)
 
     # -- documents -------------------------------------------------------------------------------
 
@@ -244,12 +299,32 @@ class Service:
             self._apply_index([], [], change.removed_vids)
         return change
 
-    def restore_document(self, doc_id: str, *, actor: str = LOCAL_ACTOR) -> lifecycle.Change:
+    def restore_document(self, doc_id: str, *, actor: str = LOCAL_ACTOR, note: str | None = None
+                         ) -> lifecycle.Change:
+        """Bring a document back; a pending quarantine review of it is approved by the same act."""
         with self._write_lane:
             with self.corpus.write() as db:
                 change = lifecycle.restore(db, self.corpus, doc_id, actor=actor)
+                for (review_id,) in db.execute("SELECT id FROM reviews WHERE kind = 'quarantine' AND subject = ? "
+                                               "AND status = 'pending'", [doc_id]).fetchall():
+                    db.execute("UPDATE reviews SET status = 'approved', decided_at = ?, decided_by = ?, note = ?, "
+                               "result_doc = ? WHERE id = ?", [now_iso(), actor, note, doc_id, review_id])
+                    audit.append(db, type="review_approved", actor=actor, subjects=[review_id, doc_id],
+                                 payload={"note": note, "document_id": doc_id, "reason": "quarantine"})
             self.index.restore(change.restored_vids)
+            self.views.add(change.restored_vids)
         return change
+
+    def approve_review(self, review_id: str, *, actor: str = LOCAL_ACTOR, note: str | None = None) -> Outcome:
+        """Approving a write-back review writes it back; approving a quarantine restores the document."""
+        review = self.loop.review(review_id)
+        if review["kind"] != "quarantine":
+            return self.loop.approve(review_id, actor=actor, note=note)
+        if review["status"] != "pending":
+            raise Conflict(f"review {review_id} was already {review['status']}")
+        self.restore_document(review["subject"], actor=actor, note=note)
+        return Outcome("accepted", None, f"quarantine lifted: {review['subject']} is active", [],
+                       document_id=review["subject"], review_id=review_id)
 
     def lineage(self, doc_id: str) -> dict:
         """Ancestors (what a write-back was built from) and descendants (what was built on a document)."""
@@ -266,17 +341,39 @@ class Service:
             raise InvalidInput(f"query has {len(query)} characters; the limit is {self.settings.max_query_chars}",
                                code="query_too_long")
 
-    def retrieve(self, query_vector: np.ndarray, k: int) -> list[Passage]:
-        """Top-k with the loop cap: at most max_generated_share of k may be write-backs."""
-        cap = math.floor(self.policy.loop.max_generated_share * k + 1e-9)
-        passages = dense_search(self.index, self.corpus, query_vector, k, max_generated=cap)
+    def effective_policy(self, defences: dict | None) -> Policy:
+        """The policy with a request's defence overrides applied (validated like the file itself)."""
+        if not defences:
+            return self.policy
+        try:
+            merged = self.policy.model_dump()
+            for section, values in defences.items():
+                if section not in DEFENCE_SECTIONS:
+                    raise InvalidInput(f"defences.{section} is not a defence; use one of "
+                                       f"{', '.join(DEFENCE_SECTIONS)}", code="invalid_defences")
+                merged[section] = {**merged[section], **values}
+            return Policy.model_validate(merged)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise InvalidInput(f"invalid defences: {problems}", code="invalid_defences") from None
+
+    def retrieve(self, query_vector: np.ndarray, k: int, policy: Policy | None = None,
+                 ragmask_method: str | None = None) -> tuple[list[Passage], DefenceReport]:
+        """Top-k with the policy's defences and the loop cap (at most max_generated_share of k are write-backs)."""
+        policy = policy or self.policy
+        if policy.ragpart.enabled and policy.ragpart.fragments != self.views.n:
+            raise InvalidInput(f"this corpus stores {self.views.n} fragments per chunk; ragpart.fragments cannot "
+                               "change per request", code="invalid_defences")
+        cap = math.floor(policy.loop.max_generated_share * k + 1e-9)
+        passages, report = self.retriever.retrieve(query_vector, k, policy, cap, ragmask_method)
         with self._exposure_lock:
             self._exposure.update(int(p.chunk_id[1:]) for p in passages)
-        return passages
+        return passages, report
 
     def query(self, *, query: str, k: int | None = None, generate: bool = True, writeback: bool | None = None,
-              actor: str = LOCAL_ACTOR) -> QueryResult:
+              defences: dict | None = None, actor: str = LOCAL_ACTOR) -> QueryResult:
         self._validate_query(query)
+        policy = self.effective_policy(defences)
         k = self.policy.retrieval.default_k if k is None else k
         if not 1 <= k <= self.policy.retrieval.max_k:
             raise InvalidInput(f"k must be between 1 and {self.policy.retrieval.max_k}", code="invalid_k")
@@ -290,19 +387,22 @@ class Service:
         started = time.perf_counter()
         qvec = self.embedder.encode_query(query.strip())
         t_embed = time.perf_counter()
-        passages = self.retrieve(qvec, k)
+        passages, report = self.retrieve(qvec, k, policy)
         t_search = time.perf_counter()
         answer = self.generator.answer(query, qvec, passages) if generate else None
         t_gen = time.perf_counter()
         outcome = None
         if run_gates and answer is not None and answer.text:
             outcome = self.loop.submit(Candidate(query, answer.text, answer.generator,
-                                                 {p.chunk_id: p for p in passages}), actor=actor, record=True)
+                                                 {p.chunk_id: p for p in passages},
+                                                 flagged=frozenset(report.flagged_chunks)),
+                                       actor=actor, record=True, policy=policy)
         t_gates = time.perf_counter()
         timings = {"embed": (t_embed - started) * 1000, "search": (t_search - t_embed) * 1000,
                    "generate": (t_gen - t_search) * 1000, "writeback": (t_gates - t_gen) * 1000,
                    "total": (t_gates - started) * 1000}
-        return QueryResult(query, k, passages, answer, {k_: round(v, 3) for k_, v in timings.items()}, outcome)
+        return QueryResult(query, k, passages, answer, {k_: round(v, 3) for k_, v in timings.items()}, outcome,
+                           report)
 
     def propose_writeback(self, *, query: str, answer: str, citations: list[str] | None, generator: str,
                           actor: str = LOCAL_ACTOR) -> Outcome:
@@ -311,9 +411,10 @@ class Service:
         if not answer or not answer.strip():
             raise InvalidInput("answer is empty", code="empty_answer")
         qvec = self.embedder.encode_query(query.strip())
-        passages = self.retrieve(qvec, self.policy.attribution.retrievable_k)
+        passages, report = self.retrieve(qvec, self.policy.attribution.retrievable_k)
         return self.loop.submit(Candidate(query, answer, generator, {p.chunk_id: p for p in passages},
-                                          tuple(citations or ())), actor=actor)
+                                          tuple(citations or ()), flagged=frozenset(report.flagged_chunks)),
+                                actor=actor)
 
     def feedback(self, *, document_id: str | None, query_id: str | None, signal: str, note: str | None,
                  actor: str = LOCAL_ACTOR) -> dict:

@@ -52,26 +52,32 @@ def _writeback_id(answer_text: str) -> str:
 
 class WritebackLoop:
     def __init__(self, *, policy: Policy, corpus: Corpus, index: LiveIndex, embedder: Embedder, nli: NLIModel,
-                 lane: threading.Lock, apply_index) -> None:
+                 lane: threading.Lock, apply_index, encode_chunks) -> None:
         self.policy, self.corpus, self.index, self.embedder, self.nli = policy, corpus, index, embedder, nli
         self._lane = lane
         self._apply_index = apply_index
+        self._encode_chunks = encode_chunks
 
     def _models(self) -> dict[str, str]:
         return {"nli": self.nli.model_id, "embedder": self.embedder.model_id}
 
     # -- the gates and their outcome ---------------------------------------------------------------
 
-    def submit(self, candidate: Candidate, *, actor: str, record: bool = False) -> Outcome:
-        """Gate a candidate and record its outcome; ``record`` also stores the query for feedback."""
-        if len(candidate.answer) > self.policy.writeback.max_answer_chars:
+    def submit(self, candidate: Candidate, *, actor: str, record: bool = False, policy: Policy | None = None
+               ) -> Outcome:
+        """Gate a candidate and record its outcome; ``record`` also stores the query for feedback.
+
+        ``policy`` is the request's effective policy (its defence overrides); the recorded
+        policy hash is that policy's, so an audit shows exactly which settings decided."""
+        policy = policy or self.policy
+        if len(candidate.answer) > policy.writeback.max_answer_chars:
             raise InvalidInput(f"answer has {len(candidate.answer)} characters; the limit is "
-                               f"{self.policy.writeback.max_answer_chars}", code="answer_too_long")
-        verdict = evaluate(candidate, policy=self.policy, nli=self.nli, embedder=self.embedder, corpus=self.corpus,
+                               f"{policy.writeback.max_answer_chars}", code="answer_too_long")
+        verdict = evaluate(candidate, policy=policy, nli=self.nli, embedder=self.embedder, corpus=self.corpus,
                            index=self.index)
         gates = [g.as_dict() for g in verdict.gates]
         base = {"query": candidate.query, "answer": candidate.answer, "generator": candidate.generator,
-                "gates": gates, "policy_hash": self.policy.hash, "models": self._models(),
+                "gates": gates, "policy_hash": policy.hash, "models": self._models(),
                 "citations": sorted({c for s in verdict.sentences for c in s.citations})}
         with self._lane:
             with self.corpus.write() as db:
@@ -129,8 +135,9 @@ class WritebackLoop:
         trust = min((p.trust for p in parents.values()), default=0.0)  # never more trusted than its sources
         spans = chunk_text(text, max_words=self.policy.chunking.max_words,
                            overlap_sentences=self.policy.chunking.overlap_sentences)
-        vectors = self.embedder.encode([s.text for s in spans])
-        chunks = [NewChunk(i, s.text, s.start, s.end, v) for i, (s, v) in enumerate(zip(spans, vectors))]
+        feats = self._encode_chunks([s.text for s in spans])
+        vectors = np.stack([f.vector for f in feats])
+        chunks = [NewChunk(i, s.text, s.start, s.end, f.vector, f) for i, (s, f) in enumerate(zip(spans, feats))]
         cited_answer = " ".join(f"{s.text} " + "".join(f"[{c}]" for c in s.citations) for s in verdict.sentences)
         metadata = {"query": query, "generator": generator, "answer_with_citations": cited_answer}
         _, vids, _ = self.corpus.insert_version(
@@ -167,6 +174,12 @@ class WritebackLoop:
         rows = self.corpus.reader().query(f"SELECT * FROM reviews WHERE {clause} ORDER BY seq LIMIT ?",
                                           [*params, limit])
         return [{**r, "candidate": json.loads(r["candidate"])} for r in rows]
+
+    def review(self, review_id: str) -> dict:
+        rows = list(self.corpus.reader().query("SELECT * FROM reviews WHERE id = ?", [review_id]))
+        if not rows:
+            raise NotFound(f"no review with id {review_id!r}")
+        return {**rows[0], "candidate": json.loads(rows[0]["candidate"])}
 
     def _pending(self, db: sqlite_utils.Database, review_id: str) -> dict:
         rows = list(db.query("SELECT * FROM reviews WHERE id = ?", [review_id]))

@@ -26,7 +26,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from bragserve.api.app import create_app  # noqa: E402
-from bragserve.config import Policy, Settings, load_settings  # noqa: E402
+from bragserve.config import Policy, Settings, load_policy, load_settings  # noqa: E402
 from bragserve.embedding import Embedder  # noqa: E402
 from bragserve.gates.nli import NLIModel  # noqa: E402
 from bragserve.service import Service  # noqa: E402
@@ -60,7 +60,7 @@ def make_client(embedder: Embedder, nli: NLIModel) -> Iterator:
     opened: list[TestClient] = []
 
     def make(settings: Settings, policy: Policy | None = None) -> TestClient:
-        policy = policy or Policy()
+        policy = policy or open_policy()
         service = Service.open(settings, policy, embedder=embedder, nli=nli)
         client = TestClient(create_app(settings, policy, service=service), raise_server_exceptions=False)
         client.__enter__()
@@ -72,9 +72,21 @@ def make_client(embedder: Embedder, nli: NLIModel) -> Iterator:
         client.__exit__(None, None, None)
 
 
+def open_policy() -> Policy:
+    """policies/open.toml: every poisoning defence off."""
+    return load_policy(ROOT / "policies" / "open.toml")[0]
+
+
 @pytest.fixture
 def client(make_client, settings: Settings) -> TestClient:
-    return make_client(settings)
+    """A client on the undefended policy: storage, loop and API tests assert plain dense ranking.
+    The defences have their own tests (test_defences.py) on the default policy."""
+    return make_client(settings, open_policy())
+
+
+@pytest.fixture
+def defended_client(make_client, settings: Settings) -> TestClient:
+    return make_client(settings, Policy())
 
 
 def free_port() -> int:

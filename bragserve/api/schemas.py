@@ -25,11 +25,20 @@ class DocumentsCreate(_Strict):
     documents: list[DocumentCreate] = Field(..., description="The documents to add or update.")
 
 
+class ScreeningHitPublic(BaseModel):
+    detector: str
+    detail: str
+    score: float
+
+
 class IngestedPublic(BaseModel):
     id: str
-    status: Literal["created", "updated", "unchanged"]
+    status: Literal["created", "updated", "unchanged", "quarantined"]
     version: int
     chunks: int
+    screening: list[ScreeningHitPublic] = Field(default_factory=list, description="Why the document was "
+                                                                                    "quarantined (empty if not).")
+    review_id: str | None = Field(None, description="Review that lifts the quarantine when approved.")
 
 
 class IngestResponse(BaseModel):
@@ -94,11 +103,51 @@ class LineagePublic(BaseModel):
     revocation_causes: list[str]
 
 
+class RagPartOverride(_Strict):
+    enabled: StrictBool | None = None
+    views_k: StrictInt | None = None
+    depth: StrictInt | None = None
+    mode: Literal["vote", "intersection"] | None = None
+
+
+class RagMaskOverride(_Strict):
+    enabled: StrictBool | None = None
+    method: Literal["fast", "exact"] | None = None
+    alpha: StrictFloat | StrictInt | None = None
+    mask_tokens: StrictInt | None = None
+    stride: StrictInt | None = None
+    delta: StrictFloat | StrictInt | None = None
+    screen_margin: StrictFloat | StrictInt | None = None
+    min_share_ratio: StrictFloat | StrictInt | None = None
+
+
+class ScreeningOverride(_Strict):
+    enabled: StrictBool | None = None
+    min_trust: StrictFloat | StrictInt | None = None
+
+
+class CorroborationOverride(_Strict):
+    min_sources: StrictInt | None = None
+
+
+class DefenceOverrides(_Strict):
+    """Per-request defence settings over the policy's (same names and bounds as the policy file)."""
+
+    ragpart: RagPartOverride | None = None
+    ragmask: RagMaskOverride | None = None
+    screening: ScreeningOverride | None = None
+    corroboration: CorroborationOverride | None = None
+
+    def as_updates(self) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.model_dump(exclude_none=True).items() if v}
+
+
 class QueryRequest(_Strict):
     query: StrictStr = Field(..., description="The question.")
     k: StrictInt | None = Field(None, description="Passages to retrieve (1..100; policy default when omitted).")
     generate: StrictBool = Field(True, description="Produce an answer, or only retrieve.")
     writeback: StrictBool | None = Field(None, description="Run the write-back gates (policy default when omitted).")
+    defences: DefenceOverrides | None = Field(None, description="Override the policy's defences for this query.")
 
 
 class GatePublic(BaseModel):
@@ -195,6 +244,7 @@ class PassagePublic(BaseModel):
     score: float
     source: Source
     rank: int
+    flagged: bool = Field(False, description="RAGMask flagged this chunk for this query.")
 
 
 class CitationPublic(BaseModel):
@@ -219,6 +269,9 @@ class QueryResponse(BaseModel):
     citations: list[CitationPublic]
     passages: list[PassagePublic]
     timings_ms: dict[str, float]
+    defences: dict[str, Any] = Field(default_factory=dict, description="Which defences ran and what they flagged "
+                                                                       "(chunk ids, spans removed, similarity "
+                                                                       "before/after).")
     writeback: WritebackPublic | None = None
     query_id: str | None = Field(None, description="Id to give feedback on (when the write-back gates ran).")
 

@@ -18,6 +18,7 @@ from bragserve.gates.grounding import grounding_gate, misattributed, score_citat
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.novelty import novelty_gate
 from bragserve.gates.report import Candidate, GateResult, Verdict
+from bragserve.gates.screening import screening_gate
 from bragserve.store import lineage
 from bragserve.store.corpus import Corpus, parse_chunk_id
 from bragserve.store.live_index import LiveIndex
@@ -70,6 +71,11 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
     gates.append(support)
     if not support.passed:
         return _verdict("rejected", support, gates, sentences, vids=cited_vids)
+
+    screening = screening_gate(candidate, sentences, pair_scores, lookup, policy, nli)
+    gates.append(screening)
+    if not screening.passed:
+        return _verdict("rejected", screening, gates, sentences, vids=cited_vids)
 
     parent_docs = sorted({lookup[v].doc_id for v in cited_vids if lookup[v].source == "writeback"})
     depth = 1 + max(lineage.writeback_depths(corpus.reader(), parent_docs).values(), default=0)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
+from bragserve.retrieval.features import ChunkFeatures
 from bragserve.store.schema import migrate
 
 STATUSES = ("active", "quarantined", "revoked", "deleted")
@@ -56,6 +57,19 @@ class NewChunk:
     start: int
     end: int
     embedding: np.ndarray
+    features: ChunkFeatures | None = None
+
+
+@dataclass(frozen=True)
+class MaskFeatures:
+    """A chunk's RAGMask windows as stored at ingest."""
+
+    total: np.ndarray
+    tokens: int
+    window_sums: np.ndarray
+    windows: list[tuple[int, int, int, int]]
+    window_size: int
+    window_stride: int
 
 
 @dataclass(frozen=True)
@@ -193,7 +207,19 @@ class Corpus:
                 [doc_id, version, chunk.ordinal, chunk.text, chunk.start, chunk.end, source, status, trust,
                  np.asarray(chunk.embedding, dtype=np.float32).tobytes(), ts])
             vids.append(int(cur.lastrowid))
+            if chunk.features is not None:
+                self._insert_features(db, vids[-1], chunk.features)
         return version, vids, superseded
+
+    @staticmethod
+    def _insert_features(db: sqlite_utils.Database, vid: int, f: ChunkFeatures) -> None:
+        frags = None if f.fragments is None else np.asarray(f.fragments, dtype=np.float16).tobytes()
+        db.execute("INSERT INTO chunk_features (vid, fragments, n_fragments, mask_total, mask_tokens, window_sums, "
+                   "windows, window_size, window_stride) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [vid, frags, 0 if f.fragments is None else len(f.fragments),
+                    np.asarray(f.mask_total, dtype=np.float32).tobytes(), f.mask_tokens,
+                    np.asarray(f.window_sums, dtype=np.float16).tobytes(), json.dumps(f.windows),
+                    f.window_size, f.window_stride])
 
     def update_attributes(self, db: sqlite_utils.Database, doc_id: str, *, trust: float, metadata: dict) -> None:
         db.execute("UPDATE documents SET trust = ?, metadata = ?, updated_at = ? WHERE id = ?",
@@ -248,6 +274,39 @@ class Corpus:
     def active_vids(self, db: sqlite_utils.Database | None = None) -> np.ndarray:
         rows = (db or self.reader()).execute("SELECT vid FROM chunks WHERE status = 'active' ORDER BY vid").fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def active_fragments(self, n: int, dim: int, db: sqlite_utils.Database | None = None,
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """(vids, fragments (len, n, dim) float16) of active chunks that stored exactly n fragments."""
+        rows = (db or self.reader()).execute(
+            "SELECT c.vid, f.fragments FROM chunks c JOIN chunk_features f ON f.vid = c.vid "
+            "WHERE c.status = 'active' AND f.n_fragments = ? ORDER BY c.vid", [n]).fetchall()
+        vids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        frags = np.zeros((len(rows), n, dim), dtype=np.float16)
+        for i, (_, blob) in enumerate(rows):
+            frags[i] = np.frombuffer(blob, dtype=np.float16).reshape(n, dim)
+        return vids, frags
+
+    def fragments(self, vids: list[int], dim: int, db: sqlite_utils.Database | None = None) -> dict[int, np.ndarray]:
+        if not vids:
+            return {}
+        marks = ",".join("?" * len(vids))
+        rows = (db or self.reader()).execute(
+            f"SELECT vid, fragments, n_fragments FROM chunk_features WHERE vid IN ({marks}) AND fragments IS NOT NULL",
+            list(vids)).fetchall()
+        return {vid: np.frombuffer(blob, dtype=np.float16).reshape(n, dim) for vid, blob, n in rows}
+
+    def mask_features(self, vids: list[int], dim: int) -> dict[int, MaskFeatures]:
+        if not vids:
+            return {}
+        marks = ",".join("?" * len(vids))
+        rows = self.reader().execute(
+            "SELECT vid, mask_total, mask_tokens, window_sums, windows, window_size, window_stride "
+            f"FROM chunk_features WHERE vid IN ({marks})", list(vids)).fetchall()
+        return {vid: MaskFeatures(np.frombuffer(total, dtype=np.float32),  tokens,
+                                  np.frombuffer(sums, dtype=np.float16).astype(np.float32).reshape(-1, dim),
+                                  [tuple(w) for w in json.loads(windows)], size, stride)  # type: ignore[misc]
+                for vid, total, tokens, sums, windows, size, stride in rows}
 
     def embeddings(self, vids: np.ndarray, dim: int, db: sqlite_utils.Database | None = None,
                    batch: int = 2000) -> np.ndarray:

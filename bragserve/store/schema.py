@@ -130,9 +130,26 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE exposure (vid INTEGER PRIMARY KEY, retrieved INTEGER NOT NULL DEFAULT 0)")
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    """Defence features per chunk (RAGPart fragments, RAGMask window sums) and why a document is quarantined."""
+    db.execute("""
+        CREATE TABLE chunk_features (
+            vid INTEGER PRIMARY KEY REFERENCES chunks (vid),
+            fragments BLOB,
+            n_fragments INTEGER NOT NULL DEFAULT 0,
+            mask_total BLOB NOT NULL,
+            mask_tokens INTEGER NOT NULL,
+            window_sums BLOB NOT NULL,
+            windows TEXT NOT NULL,
+            window_size INTEGER NOT NULL,
+            window_stride INTEGER NOT NULL
+        )""")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_documents_chunks", _v1),
     ("0002_writeback_loop", _v2),
+    ("0003_defence_features", _v3),
 ]
 
 

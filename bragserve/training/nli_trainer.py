@@ -12,6 +12,7 @@ import json
 import logging
 import platform
 import random
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_length: int = 256
     seed: int = 42
+    # Share of training pairs shown with punctuation stripped. Users type queries and
+    # answers without full stops and commas, and some NLI corpora ship text that way;
+    # a model that only ever saw well-punctuated pairs leans on the punctuation.
+    punct_dropout: float = 0.0
     max_train_pairs: int | None = None  # a slice, for smoke tests
     max_eval_pairs: int | None = None
     max_steps: int | None = None
@@ -63,6 +68,20 @@ def load_training_pairs(cfg: TrainConfig) -> tuple[list[NLIPair], dict[str, list
         for name, pairs in held_out.items():
             held_out[name] = random.Random(cfg.seed).sample(pairs, min(len(pairs), cfg.max_eval_pairs))
     return train, held_out
+
+
+_PUNCT = re.compile(r"[^\w\s'-]+")
+
+
+def strip_punctuation(text: str) -> str:
+    """Drop punctuation (keeping apostrophes and hyphens inside words) and squeeze spaces."""
+    return " ".join(_PUNCT.sub(" ", text).split())
+
+
+def _augment(pair: NLIPair, rng: random.Random, rate: float) -> NLIPair:
+    if rate and rng.random() < rate:
+        return NLIPair(strip_punctuation(pair.premise), strip_punctuation(pair.hypothesis), pair.label, pair.source)
+    return pair
 
 
 def _length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -118,7 +137,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         for batch_idx in _length_grouped_batches(lengths, cfg.batch_size, rng):
             if step >= total_steps:
                 break
-            batch = [train_pairs[i] for i in batch_idx]
+            batch = [_augment(train_pairs[i], rng, cfg.punct_dropout) for i in batch_idx]
             enc = tokenizer([p.premise for p in batch], [p.hypothesis for p in batch], truncation="only_first",
                             max_length=cfg.max_length, padding=True, return_tensors="pt")
             labels = torch.tensor([label2id[p.label] for p in batch])

@@ -14,7 +14,9 @@ router = APIRouter(tags=["query"])
 
 @router.post("/query", response_model=QueryResponse, summary="Answer a question from the corpus, with citations")
 def query(body: QueryRequest, service: ServiceDep) -> QueryResponse:
-    result = service.query(query=body.query, k=body.k, generate=body.generate, writeback=body.writeback)
+    result = service.query(query=body.query, k=body.k, generate=body.generate, writeback=body.writeback,
+                           defences=body.defences.as_updates() if body.defences else None)
+    flagged = result.defences.flagged_chunks if result.defences else set()
     by_id = {p.chunk_id: p for p in result.passages}
     answer = result.answer
     citations = [] if answer is None else [
@@ -25,7 +27,8 @@ def query(body: QueryRequest, service: ServiceDep) -> QueryResponse:
         answer_sentences=[] if answer is None else [
             AnswerSentencePublic(text=s.text, citations=list(s.citations), score=s.score) for s in answer.sentences],
         generator=None if answer is None else answer.generator, citations=citations,
-        passages=[PassagePublic(**p.__dict__) for p in result.passages], timings_ms=result.timings_ms,
+        passages=[PassagePublic(**p.__dict__, flagged=p.chunk_id in flagged) for p in result.passages],
+        timings_ms=result.timings_ms, defences=result.defences.as_dict() if result.defences else {},
         writeback=_writeback(result), query_id=result.writeback.query_id if result.writeback else None)
 
 

@@ -1,4 +1,4 @@
-"""The review queue: borderline and contradicted write-backs wait here for a person."""
+"""The review queue: borderline and contradicted write-backs, and quarantined documents, wait here for a person."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ def list_reviews(service: ServiceDep, status: Literal["pending", "approved", "re
                          next_cursor=encode_cursor(rows[-1]["seq"]) if more and rows else None)
 
 
-@router.post("/{review_id}/approve", response_model=WritebackPublic, summary="Approve: write the answer back")
+@router.post("/{review_id}/approve", response_model=WritebackPublic, summary="Approve: write the answer back, or lift a quarantine")
 def approve_review(review_id: str, service: ServiceDep, body: ReviewDecision | None = None) -> WritebackPublic:
-    return outcome_public(service.loop.approve(review_id, actor="local", note=body.note if body else None))
+    return outcome_public(service.approve_review(review_id, actor="local", note=body.note if body else None))
 
 
 @router.post("/{review_id}/reject", response_model=WritebackPublic, summary="Reject: nothing is written")

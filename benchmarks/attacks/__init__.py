@@ -1,0 +1,1 @@
+"""Attacks the poisoning benchmark runs against the live service."""

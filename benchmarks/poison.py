@@ -1,0 +1,303 @@
+"""Poisoning benchmark: every attack against the live service, every defence setting, one run.
+
+    bragserve bench poison --data ../shared/data [--quick]
+
+Corpus: the gold passages (``gt_text``) of GMTP's NQ / HotpotQA / MS MARCO sets, plus
+SQuAD dev paragraphs as distractors. Each target query gets poisons of one attack
+(round-robin), all ingested through POST /documents:
+
+- query_as_poison: PoisonedRAG black-box, ``question + "." + adversarial text``;
+- hotflip / hotflip_spread: gradient-guided token flips against *our* embedder
+  (prefix, or scattered through the text), bounded iterations;
+- hotflip_contriever: GMTP's shipped HotFlip poisons (optimised for Contriever), a transfer attack;
+- paraphrase: the shipped adversarial texts alone (fluent, no copied question).
+
+Defence settings are per-request overrides on one server (none, RAGPart, RAGMask,
+both), run twice: with the ingest screen's quarantine in force, then after a reviewer
+approves every quarantine (the screen off). Laundering runs queries with write-back
+on and counts poisoned write-backs. NQ is the dev split on which delta was chosen;
+HotpotQA and MS MARCO are reported separately as held-out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import machine, pyplot, save_plot, table, write_results
+
+ATTACKS = ["query_as_poison", "hotflip", "hotflip_spread", "hotflip_contriever", "paraphrase"]
+SETS = ["nq", "hotpotqa", "msmarco"]
+SETTINGS = {
+    "none": {"ragpart": {"enabled": False}, "ragmask": {"enabled": False}},
+    "ragpart": {"ragpart": {"enabled": True}, "ragmask": {"enabled": False}},
+    "ragmask": {"ragpart": {"enabled": False}, "ragmask": {"enabled": True}},
+    "ragpart+ragmask": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}},
+}
+
+
+def load(data: Path, per_set: int, squad_paragraphs: int, seed: int) -> tuple[list[dict], list[str]]:
+    targets, clean = [], []
+    for name in SETS:
+        rows = json.loads((data / "attacks/gmtp/poisonedrag-hotflip-contriever" / f"{name}-200.json").read_text())
+        for r in rows:
+            clean += r["gt_text"]
+        for i, r in enumerate(rows[:per_set]):
+            targets.append({**r, "set": name, "attack": ATTACKS[i % len(ATTACKS)]})
+    squad = json.loads((data / "squad/dev-v1.1.json").read_text())
+    paragraphs = [p["context"] for a in squad["data"] for p in a["paragraphs"]]
+    random.Random(seed).shuffle(paragraphs)
+    return targets, list(dict.fromkeys(clean + paragraphs[:squad_paragraphs]))
+
+
+def make_poisons(targets: list[dict], embedder, per_target: int, hotflip_iters: int) -> None:
+    from benchmarks.attacks.hotflip import HotFlip
+
+    flipper = HotFlip(embedder)
+    for t in targets:
+        texts = t["poisoned_texts"][:per_target]
+        if t["attack"] == "query_as_poison":
+            t["poisons"] = [t["query"] + "." + x for x in texts]
+        elif t["attack"] == "paraphrase":
+            t["poisons"] = list(texts)
+        elif t["attack"] == "hotflip_contriever":
+            t["poisons"] = t["poisoned_docs"][:per_target]
+        else:
+            t["poisons"] = [flipper.attack(t["query"], x, iterations=hotflip_iters,
+                                           spread=t["attack"] == "hotflip_spread")[0] for x in texts]
+
+
+def ingest(client, docs: list[dict], batch: int = 64) -> list[dict]:
+    out = []
+    for i in range(0, len(docs), batch):
+        r = client.post("/documents", json={"documents": docs[i:i + batch]})
+        r.raise_for_status()
+        out += r.json()["documents"]
+    return out
+
+
+def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs: set[str], gold_docs: dict,
+                writeback: bool = False) -> list[dict]:
+    rows = []
+    for t in targets:
+        started = time.perf_counter()
+        r = client.post("/query", json={"query": t["query"], "k": k, "writeback": writeback, "defences": defences})
+        r.raise_for_status()
+        body = r.json()
+        docs = [p["doc_id"] for p in body["passages"]]
+        cited = {c["doc_id"] for c in body["citations"]}
+        mask = body["defences"].get("ragmask") or {}
+        screened = mask.get("screened", [])
+        flagged = {f["chunk_id"] for f in mask.get("flagged", [])}
+        chunk_doc = {p["chunk_id"]: p["doc_id"] for p in body["passages"]}
+        chunk_doc.update({f["chunk_id"]: f["doc_id"] for f in mask.get("flagged", [])})
+        wb = body.get("writeback") or {}
+        rows.append({
+            "set": t["set"], "attack": t["attack"],
+            "poison_in_topk": any(d in poison_docs for d in docs),
+            "gold_in_topk": any(d in gold_docs[t["query_id"]] for d in docs),
+            "answer_cites_poison": bool(cited & poison_docs),
+            "flagged": len(flagged), "screened": len(screened),
+            "flagged_poison": sum(1 for c in flagged if chunk_doc.get(c) in poison_docs),
+            "latency_ms": (time.perf_counter() - started) * 1000,
+            "writeback": wb.get("decision"), "writeback_reason": wb.get("reason"),
+            "writeback_doc": wb.get("document_id")})
+    return rows
+
+
+def summarise(rows: list[dict]) -> dict:
+    n = len(rows)
+    return {"n": n, "asr": round(np.mean([r["poison_in_topk"] for r in rows]), 3),
+            "sr": round(np.mean([r["gold_in_topk"] for r in rows]), 3),
+            "e2e_asr": round(np.mean([r["answer_cites_poison"] for r in rows]), 3),
+            "latency_ms": round(float(np.mean([r["latency_ms"] for r in rows])), 1)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True, help="the shared data directory (attacks/, squad/)")
+    ap.add_argument("--quick", action="store_true", help="a small run: under 10 minutes on 2 cores")
+    ap.add_argument("--per-set", type=int, default=None, help="target queries per data set")
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    per_set = args.per_set or (10 if args.quick else 50)
+    params = {"per_set": per_set, "k": args.k, "seed": args.seed, "poisons_per_target": 5,
+              "hotflip_poisons_per_target": 1 if args.quick else 2, "hotflip_iterations": 10 if args.quick else 20,
+              "squad_paragraphs": 300 if args.quick else 2067, "quick": args.quick}
+    started = time.time()
+
+    from fastapi.testclient import TestClient
+
+    from bragserve.api.app import create_app
+    from bragserve.config import load_policy, Settings
+    from bragserve.service import Service
+
+    targets, clean = load(args.data, per_set, params["squad_paragraphs"], args.seed)
+    policy, source = load_policy(Path(__file__).resolve().parent.parent / "policies/default.toml")
+    settings = Settings(index_dir=Path(tempfile.mkdtemp(prefix="bragserve-poison-")))
+    service = Service.open(settings, policy, source)
+    t0 = time.time()
+    for t in targets:
+        t["poisoned_texts"] = t["poisoned_texts"][:params["poisons_per_target"]]
+    make_poisons([t for t in targets if not t["attack"].startswith("hotflip") or t["attack"] == "hotflip_contriever"],
+                 service.embedder, params["poisons_per_target"], 0)
+    make_poisons([t for t in targets if t["attack"] in ("hotflip", "hotflip_spread")], service.embedder,
+                 params["hotflip_poisons_per_target"], params["hotflip_iterations"])
+    poison_seconds = time.time() - t0
+    result: dict = {"machine": machine(), "params": params, "policy": source, "policy_hash": policy.hash}
+    with TestClient(create_app(settings, policy, service=service)) as client:
+        t0 = time.time()
+        clean_out = ingest(client, [{"text": c, "metadata": {"role": "clean"}} for c in clean])
+        gold_ids = {c: o["id"] for c, o in zip(clean, clean_out)}
+        gold_docs = {t["query_id"]: {gold_ids[g] for g in t["gt_text"]} for t in targets}
+        poison_docs_in = [{"text": p, "metadata": {"role": "poison", "attack": t["attack"], "target": t["query_id"]}}
+                          for t in targets for p in t["poisons"]]
+        poison_out = ingest(client, poison_docs_in)
+        ingest_seconds = time.time() - t0
+        poison_docs = {o["id"] for o in poison_out}
+        attack_of = {o["id"]: d["metadata"]["attack"] for o, d in zip(poison_out, poison_docs_in)}
+        screen = {"clean_fpr": round(np.mean([o["status"] == "quarantined" for o in clean_out]), 4),
+                  "clean_n": len(clean_out), "by_attack": {}}
+        for attack in ATTACKS:
+            outs = [o for o in poison_out if attack_of[o["id"]] == attack]
+            if outs:
+                screen["by_attack"][attack] = {"tpr": round(np.mean([o["status"] == "quarantined" for o in outs]), 4),
+                                               "n": len(outs)}
+        detectors = defaultdict(int)
+        for o in clean_out:
+            for h in o["screening"]:
+                detectors[h["detector"]] += 1
+        screen["clean_false_positives_by_detector"] = dict(detectors)
+        result["ingest_screening"] = screen
+
+        grid: dict = {}
+        for phase in ("screen_on", "screen_off"):
+            if phase == "screen_off":  # a reviewer approves every quarantine: the screen's effect is undone
+                for review in client.get("/reviews", params={"limit": 1000}).json()["data"]:
+                    if review["kind"] == "quarantine":
+                        client.post(f"/reviews/{review['id']}/approve", json={"note": "benchmark: screen off"})
+            for name, defences in SETTINGS.items():
+                rows = run_queries(client, targets, defences, args.k, poison_docs, gold_docs)
+                grid[f"{phase}/{name}"] = rows
+
+        # RAGMask: fast vs exact decisions on the same candidates, and the delta / views_k sweeps (NQ = dev split)
+        sub = targets[: (8 if args.quick else 30)]
+        fast = run_queries(client, sub, {"ragpart": {"enabled": False}, "ragmask": {"method": "fast"}}, args.k,
+                           poison_docs, gold_docs)
+        exact = run_queries(client, sub, {"ragpart": {"enabled": False}, "ragmask": {"method": "exact"}}, args.k,
+                            poison_docs, gold_docs)
+        agreement = {"queries": len(sub),
+                     "same_flag_count": round(np.mean([a["flagged"] == b["flagged"] for a, b in zip(fast, exact)]), 3),
+                     "same_poison_in_topk": round(np.mean([a["poison_in_topk"] == b["poison_in_topk"]
+                                                           for a, b in zip(fast, exact)]), 3),
+                     "fast_ms": round(float(np.mean([r["latency_ms"] for r in fast])), 1),
+                     "exact_ms": round(float(np.mean([r["latency_ms"] for r in exact])), 1)}
+        nq = [t for t in targets if t["set"] == "nq"]
+        delta_sweep = {}
+        for delta in (0.05, 0.1, 0.15, 0.2):
+            delta_sweep[delta] = summarise(run_queries(
+                client, nq, {"ragpart": {"enabled": False}, "ragmask": {"delta": delta}}, args.k, poison_docs,
+                gold_docs))
+        k_sweep = {}
+        for views_k in (1, 2, 3, 4):
+            k_sweep[views_k] = summarise(run_queries(
+                client, nq, {"ragpart": {"enabled": True, "views_k": views_k}, "ragmask": {"enabled": False}},
+                args.k, poison_docs, gold_docs))
+
+        # Laundering: poisons active (screen off), write-back on; benign queries for acceptance
+        squad = json.loads((args.data / "squad/dev-v1.1.json").read_text())
+        clean_set = set(clean)
+        benign = [{"query": qa["question"], "query_id": f"squad-{qa['id']}", "set": "squad", "attack": "benign"}
+                  for a in squad["data"] for p in a["paragraphs"] if p["context"] in clean_set
+                  for qa in p["qas"][:1]][: (15 if args.quick else 60)]
+        for b in benign:
+            gold_docs[b["query_id"]] = set()
+        laundering = {}
+        for name, defences in (("none", {**SETTINGS["none"], "screening": {"enabled": False}}),
+                               ("all defences", {"ragpart": {"enabled": True}, "ragmask": {"enabled": True},
+                                                 "screening": {"enabled": True}})):
+            rows = run_queries(client, targets, defences, args.k, poison_docs, gold_docs, writeback=True)
+            attempted = [r for r in rows if r["answer_cites_poison"]]
+            poisoned = [r for r in attempted if r["writeback"] == "accepted"]
+            benign_rows = run_queries(client, benign, defences, args.k, poison_docs, gold_docs, writeback=True)
+            reasons = defaultdict(int)
+            for r in attempted:
+                reasons[f"{r['writeback']}:{r['writeback_reason']}"] += 1
+            laundering[name] = {"queries": len(rows), "attempted": len(attempted), "poisoned_accepted": len(poisoned),
+                                "pollution_rate": round(len(poisoned) / len(attempted), 3) if attempted else 0.0,
+                                "poisoned_outcomes": dict(reasons),
+                                "benign_queries": len(benign_rows),
+                                "benign_accepted": sum(r["writeback"] == "accepted" for r in benign_rows)}
+            for r in rows + benign_rows:  # undo this run's write-backs so the next starts from the same corpus
+                if r["writeback"] == "accepted" and r["writeback_doc"]:
+                    client.delete(f"/documents/{r['writeback_doc']}")
+    service_time = time.time() - started
+
+    summary = []
+    for key, rows in grid.items():
+        phase, name = key.split("/")
+        for attack in ATTACKS:
+            part = [r for r in rows if r["attack"] == attack]
+            if part:
+                s = summarise(part)
+                flagged = sum(r["flagged_poison"] for r in part)
+                summary.append({"screen": phase, "defence": name, "attack": attack, **s,
+                                "poison_flags": flagged})
+        held = [r for r in rows if r["set"] != "nq"]
+        summary.append({"screen": phase, "defence": name, "attack": "ALL (held-out sets)", **summarise(held)})
+    result.update({"grid": summary, "ragmask_agreement": agreement,
+                   "delta_sweep_nq": {str(k): v for k, v in delta_sweep.items()},
+                   "views_k_sweep_nq": {str(k): v for k, v in k_sweep.items()}, "laundering": laundering,
+                   "seconds": {"poison_generation": round(poison_seconds, 1), "ingest": round(ingest_seconds, 1),
+                               "total": round(service_time, 1)}})
+    name = "poison_quick" if args.quick else "poison"
+    write_results(name, result)
+    print(table(summary, ["screen", "defence", "attack", "n", "asr", "sr", "e2e_asr", "latency_ms"]))
+    print("ingest screening:", json.dumps(screen))
+    print("RAGMask fast vs exact:", json.dumps(agreement))
+    print("delta sweep (NQ):", json.dumps(result["delta_sweep_nq"]))
+    print("views_k sweep (NQ):", json.dumps(result["views_k_sweep_nq"]))
+    print("laundering:", json.dumps(laundering))
+    print(f"total {service_time:.0f} s")
+    plot(result, name)
+    service.close()
+    return result
+
+
+def plot(result: dict, name: str) -> None:
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    markers = dict(zip(SETTINGS, "osD^"))
+    for row in result["grid"]:
+        if row["attack"].startswith("ALL"):
+            continue
+        ax = axes[0]
+        ax.scatter(row["sr"], row["asr"], marker=markers[row["defence"]],
+                   color="tab:red" if row["screen"] == "screen_off" else "tab:green", alpha=0.6)
+    axes[0].set_xlabel("SR (gold in top-k)")
+    axes[0].set_ylabel("retrieval ASR (poison in top-k)")
+    axes[0].set_title("per attack x defence (green: ingest screen on)")
+    for marker_name, m in markers.items():
+        axes[0].scatter([], [], marker=m, color="grey", label=marker_name)
+    axes[0].legend(fontsize=8)
+    for ax, key, label in ((axes[1], "delta_sweep_nq", "RAGMask delta"), (axes[2], "views_k_sweep_nq",
+                                                                          "RAGPart views_k (N=5)")):
+        xs = list(result[key])
+        ax.plot(xs, [result[key][x]["asr"] for x in xs], "o-", label="ASR")
+        ax.plot(xs, [result[key][x]["sr"] for x in xs], "s-", label="SR")
+        ax.set_xlabel(label)
+        ax.set_title(f"{label} sweep (NQ, screen off)")
+        ax.legend()
+    save_plot(fig, name)
+
+
+if __name__ == "__main__":
+    main()

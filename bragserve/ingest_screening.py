@@ -1,0 +1,121 @@
+"""Ingest-time detectors for documents built to be retrieved for a query rather than to inform.
+
+Three signatures of the known attacks, each cheap and query-independent:
+
+- a copied question: PoisonedRAG's black-box poison is literally ``question + "." +
+  text``; ordinary prose rarely contains a question, and almost never a lower-case one;
+- optimised trigger tokens: HotFlip picks any vocabulary entry, so its runs decode into
+  non-words (glued word pieces, stray symbols, mixed scripts);
+- a dominating span: a window whose removal moves the document's own embedding far,
+  the query-independent form of the RAGMask signal (off by default: measured first).
+
+A hit quarantines the document (stored, audited, reviewable, never retrievable);
+nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+from bragserve.config import IngestScreeningPolicy
+from bragserve.retrieval.features import ChunkFeatures
+from bragserve.retrieval.token_encoder import masked_estimate
+
+_WH = {"who", "whom", "whose", "what", "when", "where", "which", "why", "how"}
+_AUX = {"is", "are", "was", "were", "do", "does", "did", "can", "could", "will", "would", "should", "has", "have",
+        "had", "may", "might", "must", "shall"}
+_WH_FOLLOW = _AUX | {"many", "much", "long", "old", "far", "often", "big", "large", "type", "kind", "year"}
+# A boundary after . ? ! even with no space ("...season 4.Chicago Fire"), as the attack concatenates.
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s*(?=[A-Z\"'(\[])|(?<=[?!])\s+|\n+")
+_WORD = re.compile(r"\S+")
+_STRIP = "\"'()[]{}<>,.;:!?`"
+
+
+@dataclass(frozen=True)
+class ScreeningHit:
+    detector: str
+    detail: str
+    score: float
+
+
+def _is_question(sentence: str) -> bool:
+    words = sentence.strip().split()
+    if len(words) < 3 or len(words) > 40:
+        return False
+    first = words[0].strip(_STRIP)
+    lower = first.lower()
+    if "?" in sentence.rstrip()[-3:]:
+        return lower in _WH or lower in _AUX or len(words) <= 25
+    if first[:1].islower():  # "shanghai gmt time difference": a typed query, not prose (nor a cut snippet)
+        lowered = {w.lower().strip(_STRIP) for w in words}
+        return len(words) <= 8 or (len(words) <= 20 and bool(lowered & _WH))
+    if lower not in _WH and lower not in _AUX:
+        return False
+    return lower in _WH and words[1].lower().strip(_STRIP) in _WH_FOLLOW and "," not in sentence
+
+
+def copied_question(text: str) -> ScreeningHit | None:
+    """A question opening the document. Questions later in a text are common in real prose (FAQs,
+    quotations); a planted query goes first, where it dominates the embedding. Elsewhere RAGMask
+    catches it at query time."""
+    first = next((s for s in _SENTENCE_END.split(text.strip()) if s and s.strip()), "")
+    if _is_question(first):
+        return ScreeningHit("copied_question", first.strip()[:200], 1.0)
+    return None
+
+
+def _odd_word(word: str, tokenizer) -> bool:
+    core = word.strip(_STRIP)
+    if not core:
+        return len(word) > 1  # a run of symbols
+    if any(ord(c) > 127 and unicodedata.category(c).startswith(("L", "S", "M")) for c in core):
+        return not all(unicodedata.category(c).startswith("L") for c in core) or len(core) < 3
+    if re.search(r"[A-Za-z]", core) and re.search(r"\d", core):
+        return not re.fullmatch(r"\d+(st|nd|rd|th|s|m|km|kg|cm|mm|am|pm|g|bn|k)", core.lower())
+    if re.search(r"[^\w'\-./%$&,]", core):
+        return True
+    return any(len(tokenizer.tokenize(part)) >= 4 for part in core.split("-") if part)
+
+
+def trigger_tokens(text: str, threshold: float, tokenizer, window: int = 8) -> ScreeningHit | None:
+    words = _WORD.findall(text)
+    window = min(window, len(words))
+    if window < 4:
+        return None
+    odd = np.array([_odd_word(w, tokenizer) for w in words], dtype=float)
+    shares = np.convolve(odd, np.ones(window), mode="valid") / window
+    worst = int(np.argmax(shares))
+    if shares[worst] >= threshold:
+        return ScreeningHit("trigger_tokens", " ".join(words[worst:worst + window])[:200], float(shares[worst]))
+    return None
+
+
+def span_dominance(features: list[ChunkFeatures]) -> float:
+    """Largest 1 - cos(chunk, chunk with one window removed) over the document's chunks (first-order)."""
+    worst = 0.0
+    for f in features:
+        if not len(f.windows):
+            continue
+        lengths = np.array([b - a for a, b, _, _ in f.windows])
+        est = masked_estimate(f.mask_total, f.mask_tokens, f.window_sums.astype(np.float32), lengths)
+        worst = max(worst, float(1.0 - (est @ f.vector).min()))
+    return worst
+
+
+def screen(text: str, features: list[ChunkFeatures], policy: IngestScreeningPolicy, tokenizer) -> list[ScreeningHit]:
+    if not policy.enabled:
+        return []
+    hits = []
+    if policy.copied_question and (hit := copied_question(text)):
+        hits.append(hit)
+    if policy.trigger_tokens and (hit := trigger_tokens(text, policy.trigger_tokens, tokenizer)):
+        hits.append(hit)
+    if policy.span_dominance:
+        score = span_dominance(features)
+        if score >= policy.span_dominance:
+            hits.append(ScreeningHit("span_dominance", f"one window moves the embedding by {score:.3f}", score))
+    return hits

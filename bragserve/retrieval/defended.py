@@ -1,0 +1,116 @@
+"""Retrieval with the defences the policy (or the request) switches on, and a report of what they did.
+
+Order: candidates come from plain top-k or from the RAGPart vote; when RAGMask runs,
+alpha*k candidates are screened and re-ranked by their similarity after the
+suspicious spans are removed, and the top k are returned. The report names every
+flagged chunk, the spans removed and the similarity before and after, so a user can
+see exactly why a passage moved.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bragserve.config import Policy
+from bragserve.generation.base import Passage
+from bragserve.retrieval.dense import dense_search
+from bragserve.retrieval.ragmask import Candidate, RagMask
+from bragserve.retrieval.ragpart import RagPartViews, rank_votes
+from bragserve.store.corpus import ChunkRow, Corpus
+from bragserve.store.live_index import LiveIndex
+
+
+@dataclass
+class DefenceReport:
+    ragpart: dict | None = None
+    ragmask: dict | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def flagged_chunks(self) -> set[str]:
+        return {f["chunk_id"] for f in (self.ragmask or {}).get("flagged", [])}
+
+    def as_dict(self) -> dict:
+        return {"ragpart": self.ragpart, "ragmask": self.ragmask, "timings_ms": self.timings_ms}
+
+
+def _admit(rows: dict[int, ChunkRow], order: list[int], want: int, max_generated: int | None) -> list[ChunkRow]:
+    """Active chunks in the given order, with at most max_generated write-backs."""
+    out, generated = [], 0
+    for vid in order:
+        row = rows.get(vid)
+        if row is None or row.status != "active":
+            continue
+        if row.source == "writeback":
+            if max_generated is not None and generated >= max_generated:
+                continue
+            generated += 1
+        out.append(row)
+        if len(out) == want:
+            break
+    return out
+
+
+class DefendedRetriever:
+    def __init__(self, *, corpus: Corpus, index: LiveIndex, views: RagPartViews | None, mask: RagMask,
+                 dim: int) -> None:
+        self.corpus, self.index, self.views, self.mask, self.dim = corpus, index, views, mask, dim
+
+    def _ragpart(self, q: np.ndarray, want: int, policy: Policy, max_generated: int | None,
+                 report: DefenceReport) -> list[ChunkRow]:
+        rp = policy.ragpart
+        if self.views is None or self.views.n != rp.fragments:
+            raise RuntimeError("RAGPart views are not available for this corpus")
+        depth = max(rp.depth or want, want)
+        hits = self.views.search(q, rp.views_k, depth + 8)  # a few spare: some may be inactive by now
+        votes = rank_votes(hits, intersection=rp.mode == "intersection")
+        rows = self.corpus.chunks_by_vids([v.vid for v in votes])
+        chosen = _admit(rows, [v.vid for v in votes], want, max_generated)
+        by_vid = {v.vid: v for v in votes}
+        report.ragpart = {"views": len(hits), "fragments": rp.fragments, "views_k": rp.views_k, "mode": rp.mode,
+                          "depth": depth, "indexed_chunks": self.views.count(),
+                          "votes": {f"c{r.vid}": by_vid[r.vid].votes for r in chosen}}
+        return chosen
+
+    def retrieve(self, q: np.ndarray, k: int, policy: Policy, max_generated: int | None,
+                 ragmask_method: str | None = None) -> tuple[list[Passage], DefenceReport]:
+        report = DefenceReport()
+        use_mask = policy.ragmask.enabled
+        want = math.ceil(policy.ragmask.alpha * k) if use_mask else k
+        started = time.perf_counter()
+        if policy.ragpart.enabled:
+            rows = self._ragpart(q, want, policy, max_generated, report)
+            vectors = self.corpus.embeddings(np.array([r.vid for r in rows], dtype=np.int64), self.dim)
+            scored = [(r, float(v @ q)) for r, v in zip(rows, vectors)]
+        else:
+            passages = dense_search(self.index, self.corpus, q, want, max_generated=max_generated)
+            rows_by = self.corpus.chunks_by_vids([int(p.chunk_id[1:]) for p in passages])
+            scored = [(rows_by[int(p.chunk_id[1:])], p.score) for p in passages
+                      if int(p.chunk_id[1:]) in rows_by]
+        report.timings_ms["candidates"] = round((time.perf_counter() - started) * 1000, 3)
+        if use_mask and scored:
+            started = time.perf_counter()
+            method = ragmask_method or policy.ragmask.method
+            features = self.corpus.mask_features([r.vid for r, _ in scored], self.dim) if method == "fast" else None
+            decisions = self.mask.screen(q, [Candidate(r.vid, r.text, s) for r, s in scored], policy.ragmask,
+                                         features, method)
+            final = {d.vid: d.similarity_after for d in decisions}
+            scored = sorted(scored, key=lambda rs: -final[rs[0].vid])
+            scored = [(r, final[r.vid]) for r, _ in scored]
+            report.ragmask = {
+                "method": method, "delta": policy.ragmask.delta, "candidates": len(decisions),
+                "screened": [f"c{d.vid}" for d in decisions],
+                "windows_checked": sum(d.windows_checked for d in decisions),
+                "windows_estimated": sum(d.windows_estimated for d in decisions),
+                "flagged": [{"chunk_id": f"c{d.vid}", "doc_id": next(r.doc_id for r, _ in scored if r.vid == d.vid),
+                             "similarity_before": round(d.similarity_before, 6),
+                             "similarity_after": round(d.similarity_after, 6), "spans": d.spans}
+                            for d in decisions if d.flagged]}
+            report.timings_ms["ragmask"] = round((time.perf_counter() - started) * 1000, 3)
+        passages = [Passage(f"c{r.vid}", r.doc_id, r.text, round(s, 6), r.source, i + 1)
+                    for i, (r, s) in enumerate(scored[:k])]
+        return passages, report

@@ -1,0 +1,60 @@
+"""What the defences need from a chunk, computed once at ingest and stored with it.
+
+RAGPart needs N fragment embeddings per chunk (each fragment embedded on its own:
+concatenating fragment text and embedding it once is the paper's non-defending
+baseline). The fast RAGMask needs the summed token states of every mask window.
+Both are query-independent, so the ingest pays for them once and every query after
+that reads them from SQLite instead of re-running the encoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bragserve.embedding import Embedder
+from bragserve.retrieval.token_encoder import TokenEncoder
+
+
+@dataclass(frozen=True)
+class ChunkFeatures:
+    vector: np.ndarray  # the chunk embedding (normalised, float32)
+    fragments: np.ndarray | None  # (N, dim) normalised fragment embeddings, or None when not stored
+    mask_total: np.ndarray  # (dim,) sum of token states
+    mask_tokens: int  # attended tokens
+    window_sums: np.ndarray  # (windows, dim)
+    windows: list[tuple[int, int, int, int]]  # token start, token end, char start, char end
+    window_size: int
+    window_stride: int
+
+
+def fragment_texts(text: str, n: int) -> list[str]:
+    """N contiguous fragments, near-equal by words; a chunk shorter than N words repeats its words."""
+    words = text.split()
+    if len(words) < n:
+        return [words[i % len(words)] if words else text for i in range(n)]
+    bounds = np.linspace(0, len(words), n + 1).round().astype(int)
+    return [" ".join(words[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+class FeatureEncoder:
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.tokens = TokenEncoder(embedder)
+
+    def encode(self, texts: list[str], *, fragments: int | None, window_size: int,
+               window_stride: int) -> list[ChunkFeatures]:
+        """One token-level pass for the vectors and windows, one batched encode for all fragments."""
+        if not texts:
+            return []
+        profiles = self.tokens.profile(texts, size=window_size, stride=window_stride)
+        frag_vecs = None
+        if fragments:
+            pieces = [f for t in texts for f in fragment_texts(t, fragments)]
+            frag_vecs = self.embedder.encode(pieces).reshape(len(texts), fragments, -1)
+        return [ChunkFeatures(p.vector.astype(np.float32), None if frag_vecs is None else frag_vecs[i],
+                              p.total, p.tokens, p.window_sums,
+                              [(a, b, c, d) for (a, b), (c, d) in zip(p.token_spans, p.char_spans)],
+                              window_size, window_stride)
+                for i, p in enumerate(profiles)]

@@ -1,0 +1,110 @@
+"""Token-level access to the sentence encoder, for what RAGMask needs and pooled vectors hide.
+
+all-MiniLM-L6-v2 embeds a text as the normalised *mean* of its token states. Running
+the transformer ourselves (same weights, same tokenizer, same truncation) gives the
+chunk vector and, from the same forward pass, the summed token states of every
+m-token window. Subtracting a window's sum from the total is a first-order estimate
+of the text's embedding with that window masked, which is what lets the fast RAGMask
+screen a candidate in microseconds instead of one encoder pass per window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bragserve.embedding import Embedder
+
+
+@dataclass(frozen=True)
+class SpanProfile:
+    """One text's pooled vector and its mask windows (token ranges, char ranges, summed states)."""
+
+    vector: np.ndarray  # normalised mean of token states: equal to Embedder.encode
+    total: np.ndarray  # sum of token states over every attended token
+    tokens: int  # attended tokens, [CLS] and [SEP] included (the mean's denominator)
+    window_sums: np.ndarray  # (windows, dim) sum of token states in each window
+    token_spans: list[tuple[int, int]]  # [start, end) token positions of each window
+    char_spans: list[tuple[int, int]]  # [start, end) character offsets of each window in the text
+    input_ids: list[int]
+
+
+def windows(n_tokens: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """Mask windows over the word tokens (positions 1..n-2; [CLS]/[SEP] are never masked)."""
+    first, last = 1, n_tokens - 1
+    if last <= first:
+        return []
+    out, start = [], first
+    while True:
+        end = min(start + size, last)
+        out.append((start, end))
+        if end >= last:
+            return out
+        start += stride
+
+
+class TokenEncoder:
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.transformer = embedder.model[0].auto_model
+        self.tokenizer = embedder.tokenizer
+        self.max_length = int(embedder.model.max_seq_length)
+
+    def _forward(self, input_ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Token states (batch, len, dim) and the attention mask, for pre-tokenised inputs."""
+        import torch
+
+        width = max(len(ids) for ids in input_ids)
+        ids = torch.zeros((len(input_ids), width), dtype=torch.long)
+        mask = torch.zeros((len(input_ids), width), dtype=torch.long)
+        for i, row in enumerate(input_ids):
+            ids[i, :len(row)] = torch.tensor(row)
+            mask[i, :len(row)] = 1
+        with torch.inference_mode():
+            states = self.transformer(input_ids=ids, attention_mask=mask).last_hidden_state
+        return states.float().numpy(), mask.numpy()
+
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        size = self.embedder.batch_size
+        return [order[i:i + size] for i in range(0, len(order), size)]
+
+    def profile(self, texts: list[str], *, size: int, stride: int) -> list[SpanProfile]:
+        """Vectors and window sums for many texts, one forward pass each (batched by length)."""
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
+        out: list[SpanProfile | None] = [None] * len(texts)
+        with self.embedder.lock:
+            for batch in self._batches([len(ids) for ids in enc["input_ids"]]):
+                states, mask = self._forward([enc["input_ids"][i] for i in batch])
+                for row, i in enumerate(batch):
+                    n = int(mask[row].sum())
+                    tok = states[row, :n]
+                    total = tok.sum(axis=0)
+                    spans = windows(n, size, stride)
+                    offsets = enc["offset_mapping"][i]
+                    sums = np.stack([tok[a:b].sum(axis=0) for a, b in spans]) if spans else \
+                        np.zeros((0, tok.shape[1]), dtype=np.float32)
+                    chars = [(int(offsets[a][0]), int(offsets[b - 1][1])) for a, b in spans]
+                    vec = total / n
+                    out[i] = SpanProfile(vec / max(float(np.linalg.norm(vec)), 1e-12), total, n, sums, spans, chars,
+                                         list(enc["input_ids"][i]))
+        return out  # type: ignore[return-value]
+
+    def encode_ids(self, input_ids: list[list[int]]) -> np.ndarray:
+        """Normalised mean-pooled vectors of already-tokenised inputs (the exact masked embeddings)."""
+        out = np.zeros((len(input_ids), self.embedder.dim), dtype=np.float32)
+        with self.embedder.lock:
+            for batch in self._batches([len(ids) for ids in input_ids]):
+                states, mask = self._forward([input_ids[i] for i in batch])
+                summed = (states * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+                summed /= np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-12)
+                out[batch] = summed
+        return out
+
+
+def masked_estimate(profile_total: np.ndarray, tokens: int, window_sums: np.ndarray,
+                    window_lengths: np.ndarray) -> np.ndarray:
+    """First-order masked embeddings: the mean of the remaining token states, normalised."""
+    rest = (profile_total[None, :] - window_sums) / np.maximum(tokens - window_lengths, 1)[:, None]
+    return rest / np.maximum(np.linalg.norm(rest, axis=1, keepdims=True), 1e-12)

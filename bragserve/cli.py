@@ -253,13 +253,19 @@ def train_nli(data_dir: Path, squad_path: Path, out_dir: Path, epochs: float, ba
 
 @cli.group()
 def bench() -> None:
-    """Benchmarks (run from a source checkout: the code lives in benchmarks/)."""
+    """Benchmarks (run from a source checkout: the code lives in benchmarks/).
+
+    Example: bragserve bench poison --data ../shared/data --quick
+    """
 
 
 @bench.command("poison", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def bench_poison(ctx: click.Context) -> None:
-    """Attacks x defences against a live service; see benchmarks/poison.py (--data DIR [--quick])."""
+    """Attacks x defences against a live service; see benchmarks/poison.py.
+
+    Example: bragserve bench poison --data ../shared/data --quick
+    """
     _bench_module("poison").main(ctx.args)
 
 

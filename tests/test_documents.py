@@ -31,7 +31,8 @@ def test_new_content_updates_and_replaces_chunks(client) -> None:
     _ingest(client, [{"id": "note", "text": "The lighthouse keeper painted the tower red in 1901."}])
     old = client.get("/documents/note").json()
     updated = _ingest(client, [{"id": "note", "text": "The bakery on the corner sells sourdough bread every morning."}])
-    assert updated[0] == {"id": "note", "status": "updated", "version": 2, "chunks": 1}
+    assert updated[0] == {"id": "note", "status": "updated", "version": 2, "chunks": 1, "screening": [],
+                          "review_id": None}
     new = client.get("/documents/note").json()
     assert new["version"] == 2 and new["text"].startswith("The bakery")
     assert new["chunks"][0]["chunk_id"] != old["chunks"][0]["chunk_id"]

@@ -17,10 +17,10 @@ import numpy as np
 
 from bragserve.config import Policy
 from bragserve.generation.base import Passage
-from bragserve.retrieval.dense import dense_search
+from bragserve.retrieval.dense import admit, dense_rows
 from bragserve.retrieval.ragmask import Candidate, RagMask
 from bragserve.retrieval.ragpart import RagPartViews, rank_votes
-from bragserve.store.corpus import ChunkRow, Corpus
+from bragserve.store.corpus import ChunkRow, Corpus, chunk_id
 from bragserve.store.live_index import LiveIndex
 
 
@@ -38,23 +38,6 @@ class DefenceReport:
         return {"ragpart": self.ragpart, "ragmask": self.ragmask, "timings_ms": self.timings_ms}
 
 
-def _admit(rows: dict[int, ChunkRow], order: list[int], want: int, max_generated: int | None) -> list[ChunkRow]:
-    """Active chunks in the given order, with at most max_generated write-backs."""
-    out, generated = [], 0
-    for vid in order:
-        row = rows.get(vid)
-        if row is None or row.status != "active":
-            continue
-        if row.source == "writeback":
-            if max_generated is not None and generated >= max_generated:
-                continue
-            generated += 1
-        out.append(row)
-        if len(out) == want:
-            break
-    return out
-
-
 class DefendedRetriever:
     def __init__(self, *, corpus: Corpus, index: LiveIndex, views: RagPartViews | None, mask: RagMask,
                  dim: int) -> None:
@@ -69,11 +52,11 @@ class DefendedRetriever:
         hits = self.views.search(q, rp.views_k, depth + 8)  # a few spare: some may be inactive by now
         votes = rank_votes(hits, intersection=rp.mode == "intersection")
         rows = self.corpus.chunks_by_vids([v.vid for v in votes])
-        chosen = _admit(rows, [v.vid for v in votes], want, max_generated)
+        chosen = admit(rows, [v.vid for v in votes], want, max_generated)
         by_vid = {v.vid: v for v in votes}
         report.ragpart = {"views": len(hits), "fragments": rp.fragments, "views_k": rp.views_k, "mode": rp.mode,
                           "depth": depth, "indexed_chunks": self.views.count(),
-                          "votes": {f"c{r.vid}": by_vid[r.vid].votes for r in chosen}}
+                          "votes": {r.id: by_vid[r.vid].votes for r in chosen}}
         return chosen
 
     def retrieve(self, q: np.ndarray, k: int, policy: Policy, max_generated: int | None,
@@ -87,10 +70,7 @@ class DefendedRetriever:
             vectors = self.corpus.embeddings(np.array([r.vid for r in rows], dtype=np.int64), self.dim)
             scored = [(r, float(v @ q)) for r, v in zip(rows, vectors)]
         else:
-            passages = dense_search(self.index, self.corpus, q, want, max_generated=max_generated)
-            rows_by = self.corpus.chunks_by_vids([int(p.chunk_id[1:]) for p in passages])
-            scored = [(rows_by[int(p.chunk_id[1:])], p.score) for p in passages
-                      if int(p.chunk_id[1:]) in rows_by]
+            scored = dense_rows(self.index, self.corpus, q, want, max_generated)
         report.timings_ms["candidates"] = round((time.perf_counter() - started) * 1000, 3)
         if use_mask and scored:
             started = time.perf_counter()
@@ -99,18 +79,19 @@ class DefendedRetriever:
             decisions = self.mask.screen(q, [Candidate(r.vid, r.text, s) for r, s in scored], policy.ragmask,
                                          features, method)
             final = {d.vid: d.similarity_after for d in decisions}
+            doc_of = {r.vid: r.doc_id for r, _ in scored}
             scored = sorted(scored, key=lambda rs: -final[rs[0].vid])
             scored = [(r, final[r.vid]) for r, _ in scored]
             report.ragmask = {
                 "method": method, "delta": policy.ragmask.delta, "candidates": len(decisions),
-                "screened": [f"c{d.vid}" for d in decisions],
+                "screened": [chunk_id(d.vid) for d in decisions],
                 "windows_checked": sum(d.windows_checked for d in decisions),
                 "windows_estimated": sum(d.windows_estimated for d in decisions),
-                "flagged": [{"chunk_id": f"c{d.vid}", "doc_id": next(r.doc_id for r, _ in scored if r.vid == d.vid),
+                "flagged": [{"chunk_id": chunk_id(d.vid), "doc_id": doc_of[d.vid],
                              "similarity_before": round(d.similarity_before, 6),
                              "similarity_after": round(d.similarity_after, 6), "spans": d.spans}
                             for d in decisions if d.flagged]}
             report.timings_ms["ragmask"] = round((time.perf_counter() - started) * 1000, 3)
-        passages = [Passage(f"c{r.vid}", r.doc_id, r.text, round(s, 6), r.source, i + 1)
+        passages = [Passage(r.id, r.doc_id, r.text, round(s, 6), r.source, i + 1)
                     for i, (r, s) in enumerate(scored[:k])]
         return passages, report

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bragserve.errors import ConfigError
+from bragserve.errors import ConfigError, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +216,19 @@ class Policy(_Section):
             raise ValueError("ragpart.views_k must not exceed ragpart.fragments")
         return self
 
+    def with_overrides(self, sections: dict[str, dict]) -> "Policy":
+        """This policy with a request's defence settings over it, validated like the file itself."""
+        merged = self.model_dump()
+        for section, values in sections.items():
+            if section not in DEFENCE_SECTIONS:
+                raise InvalidInput(f"defences.{section} is not a defence; use one of {', '.join(DEFENCE_SECTIONS)}",
+                                   code="invalid_defences")
+            merged[section] = {**merged[section], **values}
+        try:
+            return Policy.model_validate(merged)
+        except ValidationError as exc:
+            raise InvalidInput(f"invalid defences: {_problems(exc)}", code="invalid_defences") from None
+
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
@@ -223,6 +236,13 @@ class Policy(_Section):
     def hash(self) -> str:
         """SHA-256 of the canonical policy, recorded with every decision it makes."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+DEFENCE_SECTIONS = ("ragpart", "ragmask", "screening", "corroboration")
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
 def load_policy(path: Path | str | None = None) -> tuple[Policy, str]:
@@ -246,8 +266,7 @@ def load_policy(path: Path | str | None = None) -> tuple[Policy, str]:
     try:
         return Policy.model_validate(raw), str(path)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"policy file {path} is invalid: {problems}") from None
+        raise ConfigError(f"policy file {path} is invalid: {_problems(exc)}") from None
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -255,5 +274,4 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid settings: {problems}") from None
+        raise ConfigError(f"invalid settings: {_problems(exc)}") from None

@@ -14,6 +14,7 @@ import sqlite_utils
 from bragserve import audit
 from bragserve.errors import Conflict, NotFound
 from bragserve.store import lineage
+from bragserve.store import reviews as review_rows
 from bragserve.store.corpus import Corpus
 
 REMOVING = ("deleted", "quarantined", "revoked")
@@ -66,8 +67,22 @@ def revoke_dependants(db: sqlite_utils.Database, corpus: Corpus, source: str, *,
             queue.append(child)
 
 
-def restore(db: sqlite_utils.Database, corpus: Corpus, doc_id: str, *, actor: str) -> Change:
-    """Bring a document back, and its dependants whose every cause is now gone."""
+def quarantine_on_ingest(db: sqlite_utils.Database, doc_id: str, hits: list[dict], *, actor: str) -> str:
+    """A document the ingest screen flagged (already stored as quarantined): audit it and open a review
+    that a person can approve (which restores it); returns the review id."""
+    reason = ",".join(sorted({h["detector"] for h in hits}))
+    review_id = review_rows.add(db, kind="quarantine", reason=reason, subject=doc_id,
+                                candidate={"document_id": doc_id, "screening": hits})
+    audit.append(db, type="quarantine", actor=actor, subjects=[doc_id, review_id],
+                 payload={"reason": "screening", "detectors": reason, "screening": hits, "review_id": review_id})
+    return review_id
+
+
+def restore(db: sqlite_utils.Database, corpus: Corpus, doc_id: str, *, actor: str, note: str | None = None) -> Change:
+    """Bring a document back, and its dependants whose every cause is now gone.
+
+    A pending quarantine review of the document is approved by the same act, whichever
+    route (the review queue or POST /documents/{id}/restore) the person took."""
     doc = corpus.get_document(doc_id, db=db)
     if doc is None:
         raise NotFound(f"no document with id {doc_id!r}")
@@ -78,6 +93,10 @@ def restore(db: sqlite_utils.Database, corpus: Corpus, doc_id: str, *, actor: st
     lineage.clear_causes(db, doc_id)
     audit.append(db, type="restore", actor=actor, subjects=[doc_id],
                  payload={"reason": "requested", "previous_status": doc.status})
+    for review_id in review_rows.pending_for(db, "quarantine", doc_id):
+        review_rows.decide(db, review_id, "approved", actor=actor, note=note, result_doc=doc_id)
+        audit.append(db, type="review_approved", actor=actor, subjects=[review_id, doc_id],
+                     payload={"note": note, "document_id": doc_id, "reason": "quarantine"})
     queue = [doc_id]
     while queue:
         cause = queue.pop(0)

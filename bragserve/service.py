@@ -12,13 +12,11 @@ import logging
 import math
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydantic import ValidationError
 
 from bragserve import audit, lifecycle
 from bragserve.config import Policy, Settings
@@ -35,7 +33,7 @@ from bragserve.retrieval.ragmask import RagMask
 from bragserve.retrieval.ragpart import RagPartViews
 from bragserve.pagination import decode_cursor, encode_cursor
 from bragserve.store import lineage
-from bragserve.store.corpus import ChunkRow, Corpus, DocumentRow, NewChunk, now_iso
+from bragserve.store.corpus import ChunkRow, Corpus, DocumentRow, NewChunk
 from bragserve.store.live_index import LiveIndex, Repair
 from bragserve.store.lock import IndexLock
 from bragserve.writeback import Outcome, WritebackLoop
@@ -45,7 +43,6 @@ LOCAL_ACTOR = "local"
 log = logging.getLogger(__name__)
 
 CORPUS_FILE = "corpus.db"
-DEFENCE_SECTIONS = ("ragpart", "ragmask", "screening", "corroboration")
 
 
 @dataclass(frozen=True)
@@ -230,7 +227,7 @@ class Service:
                                           "chunks": [f"c{v}" for v in vids],
                                           "superseded": [f"c{v}" for v in superseded], "content_changed": True,
                                           "screening": flagged})
-                    review_id = self._quarantine(db, p.id, flagged, actor=actor) if flagged else None
+                    review_id = lifecycle.quarantine_on_ingest(db, p.id, flagged, actor=actor) if flagged else None
                     if superseded:  # write-backs built on the old text no longer stand on anything
                         change = lifecycle.Change()
                         lifecycle.revoke_dependants(db, self.corpus, p.id, actor=actor, change=change)
@@ -239,21 +236,6 @@ class Service:
                     results.append(IngestedDocument(p.id, status, version, len(vids), flagged, review_id))
             self._apply_index(add_ids, add_vecs, remove_ids)
         return results
-
-    @staticmethod
-    def _quarantine(db, doc_id: str, hits: list[dict], *, actor: str) -> str:
-        """Flagged at ingest: stored but not retrievable, with a review a person can approve (restore)."""
-        review_id = "r-" + uuid.uuid4().hex[:16]
-        seq = (db.execute("SELECT coalesce(max(seq), 0) FROM reviews").fetchone()[0]) + 1
-        reason = ",".join(sorted({h["detector"] for h in hits}))
-        db.execute("INSERT INTO reviews (id, seq, status, kind, reason, subject, candidate, created_at) "
-                   "VALUES (?, ?, 'pending', 'quarantine', ?, ?, ?, ?)",
-                   [review_id, seq, reason, doc_id, json.dumps({"document_id": doc_id, "screening": hits}),
-                    now_iso()])
-        audit.append(db, type="quarantine", actor=actor, subjects=[doc_id, review_id],
-                     payload={"reason": "screening", "detectors": reason, "screening": hits,
-                              "review_id": review_id})
-        return review_id
 
     def _needs_new_version(self, p: PreparedDocument) -> bool:
         current = self.corpus.get_document(p.id)
@@ -301,16 +283,9 @@ class Service:
 
     def restore_document(self, doc_id: str, *, actor: str = LOCAL_ACTOR, note: str | None = None
                          ) -> lifecycle.Change:
-        """Bring a document back; a pending quarantine review of it is approved by the same act."""
         with self._write_lane:
             with self.corpus.write() as db:
-                change = lifecycle.restore(db, self.corpus, doc_id, actor=actor)
-                for (review_id,) in db.execute("SELECT id FROM reviews WHERE kind = 'quarantine' AND subject = ? "
-                                               "AND status = 'pending'", [doc_id]).fetchall():
-                    db.execute("UPDATE reviews SET status = 'approved', decided_at = ?, decided_by = ?, note = ?, "
-                               "result_doc = ? WHERE id = ?", [now_iso(), actor, note, doc_id, review_id])
-                    audit.append(db, type="review_approved", actor=actor, subjects=[review_id, doc_id],
-                                 payload={"note": note, "document_id": doc_id, "reason": "quarantine"})
+                change = lifecycle.restore(db, self.corpus, doc_id, actor=actor, note=note)
             self.index.restore(change.restored_vids)
             self.views.add(change.restored_vids)
         return change
@@ -341,22 +316,6 @@ class Service:
             raise InvalidInput(f"query has {len(query)} characters; the limit is {self.settings.max_query_chars}",
                                code="query_too_long")
 
-    def effective_policy(self, defences: dict | None) -> Policy:
-        """The policy with a request's defence overrides applied (validated like the file itself)."""
-        if not defences:
-            return self.policy
-        try:
-            merged = self.policy.model_dump()
-            for section, values in defences.items():
-                if section not in DEFENCE_SECTIONS:
-                    raise InvalidInput(f"defences.{section} is not a defence; use one of "
-                                       f"{', '.join(DEFENCE_SECTIONS)}", code="invalid_defences")
-                merged[section] = {**merged[section], **values}
-            return Policy.model_validate(merged)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise InvalidInput(f"invalid defences: {problems}", code="invalid_defences") from None
-
     def retrieve(self, query_vector: np.ndarray, k: int, policy: Policy | None = None,
                  ragmask_method: str | None = None) -> tuple[list[Passage], DefenceReport]:
         """Top-k with the policy's defences and the loop cap (at most max_generated_share of k are write-backs)."""
@@ -373,7 +332,7 @@ class Service:
     def query(self, *, query: str, k: int | None = None, generate: bool = True, writeback: bool | None = None,
               defences: dict | None = None, actor: str = LOCAL_ACTOR) -> QueryResult:
         self._validate_query(query)
-        policy = self.effective_policy(defences)
+        policy = self.policy.with_overrides(defences) if defences else self.policy
         k = self.policy.retrieval.default_k if k is None else k
         if not 1 <= k <= self.policy.retrieval.max_k:
             raise InvalidInput(f"k must be between 1 and {self.policy.retrieval.max_k}", code="invalid_k")

@@ -28,6 +28,7 @@ from bragserve.gates.nli import NLIModel
 from bragserve.gates.pipeline import evaluate
 from bragserve.gates.report import Candidate, GateResult, Verdict
 from bragserve.store import lineage
+from bragserve.store import reviews as review_rows
 from bragserve.store.corpus import Corpus, NewChunk, now_iso, where
 from bragserve.store.live_index import LiveIndex
 from bragserve.text import CitedSentence
@@ -155,13 +156,10 @@ class WritebackLoop:
         return doc_id, vids, vectors, record.id
 
     def _queue(self, db: sqlite_utils.Database, verdict: Verdict, base: dict, *, actor: str) -> tuple[str, str]:
-        review_id = "r-" + uuid.uuid4().hex[:16]
-        seq = (db.execute("SELECT coalesce(max(seq), 0) FROM reviews").fetchone()[0]) + 1
         candidate = {**base, "sentences": [{"text": s.text, "citations": list(s.citations)} for s in verdict.sentences],
                      "depth": verdict.depth, "cited_vids": verdict.cited_vids, "message": verdict.message}
-        db.execute("INSERT INTO reviews (id, seq, status, kind, reason, subject, candidate, created_at) "
-                   "VALUES (?, ?, 'pending', 'writeback', ?, NULL, ?, ?)",
-                   [review_id, seq, verdict.reason, json.dumps(candidate), now_iso()])
+        review_id = review_rows.add(db, kind="writeback", reason=verdict.reason or "", subject=None,
+                                    candidate=candidate)
         record = audit.append(db, type="writeback_queued", actor=actor, subjects=[review_id, *base["citations"]],
                               payload={**base, "review_id": review_id, "reason": verdict.reason,
                                        "message": verdict.message})
@@ -208,7 +206,7 @@ class WritebackLoop:
                                              "citations")}
                 doc_id, vids, vectors, _ = self._accept(db, cand["query"], cand["generator"], verdict, base,
                                                         actor=actor, via_review=review_id)
-                self._decide(db, review_id, "approved", actor=actor, note=note, result_doc=doc_id)
+                review_rows.decide(db, review_id, "approved", actor=actor, note=note, result_doc=doc_id)
                 record = audit.append(db, type="review_approved", actor=actor, subjects=[review_id, doc_id],
                                       payload={"note": note, "document_id": doc_id, "reason": review["reason"]})
             self._apply_index(vids, [vectors], [])
@@ -219,7 +217,7 @@ class WritebackLoop:
         with self._lane:
             with self.corpus.write() as db:
                 review = self._pending(db, review_id)
-                self._decide(db, review_id, "rejected", actor=actor, note=note, result_doc=None)
+                review_rows.decide(db, review_id, "rejected", actor=actor, note=note, result_doc=None)
                 record = audit.append(db, type="review_rejected", actor=actor, subjects=[review_id],
                                       payload={"note": note, "reason": review["reason"]})
         return Outcome("rejected", "review", "rejected by review", review["candidate"].get("gates", []),
@@ -252,12 +250,6 @@ class WritebackLoop:
                                               payload={"feedback_id": cur.lastrowid}) if revoke else lifecycle.Change()
             self._apply_index([], [], change.removed_vids)
         return {"id": cur.lastrowid, "audit_id": record.id, "revoked": ([target] if revoke else []) + change.revoked}
-
-    @staticmethod
-    def _decide(db: sqlite_utils.Database, review_id: str, status: str, *, actor: str, note: str | None,
-                result_doc: str | None) -> None:
-        db.execute("UPDATE reviews SET status = ?, decided_at = ?, decided_by = ?, note = ?, result_doc = ? "
-                   "WHERE id = ?", [status, now_iso(), actor, note, result_doc, review_id])
 
 
 def record_query(db: sqlite_utils.Database, *, query: str, answer: str | None, outcome: Outcome | None) -> str:

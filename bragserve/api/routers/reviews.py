@@ -1,4 +1,4 @@
-"""The review queue: borderline and contradicted write-backs, and quarantined documents, wait here for a person."""
+"""The review queue: borderline and contradicted write-backs, and quarantined documents, wait for a person."""
 
 from __future__ import annotations
 

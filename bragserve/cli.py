@@ -64,9 +64,14 @@ def cli(verbose: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to bind.")
 @click.option("--index-type", type=click.Choice(["flat", "hnsw"]), default=None, help="Vector index kind.")
+@click.option("--require-auth", is_flag=True, help="Every route but /healthz and /readyz needs an API key, even "
+                                                    "before one exists.")
+@click.option("--insecure-open", is_flag=True, help="Allow serving a non-loopback address with no API keys "
+                                                     "(anyone who can reach it can read and write).")
 @_domain_errors
-def serve(index_dir: Path | None, policy_path: Path | None, host: str, port: int, index_type: str | None) -> None:
-    """Serve the REST API on one corpus.
+def serve(index_dir: Path | None, policy_path: Path | None, host: str, port: int, index_type: str | None,
+          require_auth: bool, insecure_open: bool) -> None:
+    """Serve the REST API on one corpus (one process: it owns the index directory).
 
     Example: bragserve serve --index indexes/default --port 8000
     """
@@ -74,14 +79,104 @@ def serve(index_dir: Path | None, policy_path: Path | None, host: str, port: int
 
     from bragserve.api.app import create_app
     from bragserve.config import load_policy, load_settings
+    from bragserve.store.keys import KeyStore
     from bragserve.store.lock import IndexLock
 
-    settings = load_settings(index_dir=index_dir, index_type=index_type)
+    settings = load_settings(index_dir=index_dir, index_type=index_type, require_auth=require_auth or None)
     policy, source = load_policy(policy_path)
+    loopback = _is_loopback(host)
+    has_keys = KeyStore(settings.index_dir).any_active()
+    if not loopback and not has_keys and not settings.require_auth and not insecure_open:
+        raise click.ClickException(
+            f"refusing to serve {host} with no API keys: anyone who can reach it could read and change the corpus. "
+            f"Create a key first (bragserve keys create --role admin --name ops --index {settings.index_dir}), "
+            "bind 127.0.0.1, or pass --insecure-open.")
     lock = IndexLock.acquire(settings.index_dir)  # fail now, not after uvicorn has started
     log.info("serving %s on http://%s:%d (policy %s, %s)", settings.index_dir, host, port, source, policy.hash[:12])
-    uvicorn.run(create_app(settings, policy, policy_source=source, lock=lock), host=host, port=port,
-                log_level="info", access_log=False)
+    if settings.require_auth or has_keys:
+        log.info("API keys required (Authorization: Bearer) on every route but /healthz and /readyz")
+    else:
+        log.warning("no API keys exist: serving OPEN (no authentication) on %s%s; the first key created with "
+                    "`bragserve keys create` turns authentication on", host,
+                    "" if loopback else " (--insecure-open)")
+    app = create_app(settings, policy, policy_source=source, lock=lock, open_when_keyless=loopback or insecure_open)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                limit_concurrency=settings.max_concurrent_requests, timeout_keep_alive=5)
+
+
+def _is_loopback(host: str) -> bool:
+    """True when every address the host name resolves to is a loopback address."""
+    import ipaddress
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
+
+
+@cli.group()
+def keys() -> None:
+    """API keys: create (printed once), list, revoke. Works while a server runs; changes apply at once."""
+
+
+_ROLE_HELP = ("reader: query; writer: ingest, delete, write-backs, feedback; reviewer: reviews, restore; "
+              "auditor: audit log, metrics; admin: everything, keys")
+
+
+@keys.command("create")
+@click.option("--role", required=True, type=click.Choice(["reader", "writer", "reviewer", "auditor", "admin"]),
+              help=_ROLE_HELP)
+@click.option("--name", required=True, help="Who or what uses the key.")
+@click.option("--rate", "rate_per_minute", type=click.IntRange(0), default=None,
+              help="Requests per minute (default: BRAGSERVE_RATE_LIMIT_PER_MINUTE; 0: unlimited).")
+@index_option
+@_domain_errors
+def keys_create(role: str, name: str, rate_per_minute: int | None, index_dir: Path | None) -> None:
+    """Create a key and print it (the only time it is shown).
+
+    Example: bragserve keys create --role reader --name chat-ui --index indexes/default
+    """
+    from bragserve.config import load_settings
+    from bragserve.store.keys import KeyStore
+
+    key, token = KeyStore(load_settings(index_dir=index_dir).index_dir).create(
+        role=role, name=name, rate_per_minute=rate_per_minute)
+    click.echo(token)
+    click.echo(f"created key {key.id} ({key.role}, {key.name!r}); store it now: it cannot be shown again",
+               err=True)
+
+
+@keys.command("list")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per key.")
+@_domain_errors
+def keys_list(index_dir: Path | None, as_json: bool) -> None:
+    """List keys (id, role, name, created, revoked); never their secrets."""
+    from bragserve.config import load_settings
+    from bragserve.store.keys import KeyStore
+
+    for key in KeyStore(load_settings(index_dir=index_dir).index_dir).list():
+        if as_json:
+            click.echo(json.dumps({**key.__dict__, "active": key.active}))
+        else:
+            state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
+            rate = "default" if key.rate_per_minute is None else key.rate_per_minute
+            click.echo(f"{key.id}  {key.role:<8}  {key.name}  created {key.created_at}  rate {rate}  {state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@index_option
+@_domain_errors
+def keys_revoke(key_id: str, index_dir: Path | None) -> None:
+    """Revoke a key; a running server refuses it from its next request."""
+    from bragserve.config import load_settings
+    from bragserve.store.keys import KeyStore
+
+    key = KeyStore(load_settings(index_dir=index_dir).index_dir).revoke(key_id)
+    click.echo(f"revoked {key.id} ({key.role}, {key.name!r}) at {key.revoked_at}")
 
 
 def _read_jsonl(path: Path) -> Iterator[dict]:

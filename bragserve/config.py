@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(2_000, ge=1, description="Longest query accepted.")
     max_request_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
     max_metadata_bytes: int = Field(16_384, ge=2, description="Largest metadata object (as JSON) per document.")
+    require_auth: bool = Field(False, description="Every route but /healthz and /readyz needs an API key, even "
+                                                  "before any key exists (otherwise: open until the first key).")
+    rate_limit_per_minute: int = Field(600, ge=0, description="Requests per minute per API key unless the key sets "
+                                                              "its own (0: unlimited). Open (keyless) mode is not "
+                                                              "limited: it only serves loopback.")
+    body_timeout_s: float = Field(30.0, gt=0, description="A request body not received within this time gets 408 "
+                                                          "(slow or stalled clients do not hold a worker).")
+    max_concurrent_requests: int = Field(64, ge=1, description="Connections plus requests in flight before the "
+                                                               "server answers 503 (uvicorn limit_concurrency).")
     openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the openai_compat "
                                                           "generator, e.g. http://127.0.0.1:8080/v1.")
     openai_model: str = Field("default", description="Model name sent to the OpenAI-compatible endpoint.")

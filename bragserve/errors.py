@@ -14,16 +14,37 @@ class BragserveError(Exception):
     status: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers
         if code:
             self.code = code
 
 
 class InvalidInput(BragserveError):
     status, code = 422, "invalid_input"
+
+
+class Unauthorized(BragserveError):
+    """No key, or a key that is unknown or revoked."""
+
+    status, code = 401, "unauthorized"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"}, **kwargs)
+
+
+class Forbidden(BragserveError):
+    """A valid key whose role does not allow this route."""
+
+    status, code = 403, "forbidden"
+
+
+class RateLimited(BragserveError):
+    status, code = 429, "rate_limited"
 
 
 class NotFound(BragserveError):

@@ -20,12 +20,13 @@ from bragserve.errors import BragserveError
 log = logging.getLogger(__name__)
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+               405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large", 415: "unsupported_media_type",
                422: "invalid_input", 429: "rate_limited", 503: "not_ready"}
 
 
 def error_response(request: Request, status: int, code: str, message: str, details: Any = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
+    request.state.error_code = code  # for the error counter in RequestMetrics
     body = {"ok": False, "error": {"code": code, "message": message, "status": status,
                                    "request_id": getattr(request.state, "request_id", None), "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -44,7 +45,7 @@ def _validation_message(errors: list[dict]) -> tuple[str, list[dict]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BragserveError)
     async def _domain(request: Request, exc: BragserveError) -> JSONResponse:
-        return error_response(request, exc.status, exc.code, exc.message, exc.details)
+        return error_response(request, exc.status, exc.code, exc.message, exc.details, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -287,3 +287,29 @@ class ErrorDetail(BaseModel):
 class ErrorResponse(BaseModel):
     ok: Literal[False] = False
     error: ErrorDetail
+
+
+class KeyCreate(_Strict):
+    role: Literal["reader", "writer", "reviewer", "auditor", "admin"]
+    name: StrictStr = Field(..., min_length=1, max_length=200, description="Who or what uses the key.")
+    rate_per_minute: StrictInt | None = Field(None, ge=0, description="Requests per minute (server default when "
+                                                                      "omitted; 0: unlimited).")
+
+
+class KeyPublic(BaseModel):
+    id: str
+    name: str
+    role: str
+    rate_per_minute: int | None
+    created_at: str
+    revoked_at: str | None
+    active: bool
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(..., description="The secret: shown once, never stored in clear.")
+
+
+class KeysPublic(BaseModel):
+    data: list[KeyPublic]
+    count: int

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from bragserve import audit
+from bragserve.api.auth import Auditor
 from bragserve.api.deps import ServiceDep
 from bragserve.api.schemas import AuditPublic, AuditRecordPublic, AuditVerifyPublic
 from bragserve.errors import InvalidInput, NotFound
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 
 @router.get("", response_model=AuditPublic, summary="List audit records")
-def list_audit(service: ServiceDep, type: str | None = None, subject: str | None = None, since: str | None = None,
+def list_audit(_: Auditor, service: ServiceDep, type: str | None = None, subject: str | None = None, since: str | None = None,
                until: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                cursor: str | None = None) -> AuditPublic:
     if type is not None and type not in audit.EVENT_TYPES:
@@ -30,12 +31,12 @@ def list_audit(service: ServiceDep, type: str | None = None, subject: str | None
 
 
 @router.get("/verify", response_model=AuditVerifyPublic, summary="Verify the hash chain")
-def verify_audit(service: ServiceDep) -> AuditVerifyPublic:
+def verify_audit(_: Auditor, service: ServiceDep) -> AuditVerifyPublic:
     return AuditVerifyPublic(**audit.verify(service.corpus.reader()).__dict__)
 
 
 @router.get("/{audit_id}", response_model=AuditRecordPublic, summary="One audit record")
-def read_audit(audit_id: str, service: ServiceDep) -> AuditRecordPublic:
+def read_audit(_: Auditor, audit_id: str, service: ServiceDep) -> AuditRecordPublic:
     seq = audit.parse_audit_id(audit_id)
     record = audit.get(service.corpus.reader(), seq) if seq is not None else None
     if record is None:

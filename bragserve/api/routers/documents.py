@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
+from bragserve.api.auth import Reviewer, Viewer, Writer
 from bragserve.api.deps import ServiceDep
 from bragserve.api.schemas import (ChunkPublic, DocumentPublic, DocumentsCreate, DocumentsPublic, IngestedPublic,
                                    IngestResponse, LineagePublic, Source, Status, StatusChangePublic,
@@ -27,14 +28,15 @@ def _public(doc: DocumentRow, chunks: list[ChunkRow] | None = None) -> DocumentP
 
 
 @router.post("", response_model=IngestResponse, summary="Add or update documents")
-def create_documents(body: DocumentsCreate, service: ServiceDep) -> IngestResponse:
+def create_documents(principal: Writer, body: DocumentsCreate, service: ServiceDep, request: Request) -> IngestResponse:
     docs = [NewDocument(text=d.text, id=d.id, metadata=d.metadata, trust=float(d.trust)) for d in body.documents]
-    results = service.ingest(documents=docs)
+    results = service.ingest(documents=docs, actor=principal.actor)
+    request.app.state.metrics.flag("ingest_screening", sum(r.status == "quarantined" for r in results))
     return IngestResponse(documents=[IngestedPublic(**r.__dict__) for r in results], count=len(results))
 
 
 @router.get("", response_model=DocumentsPublic, summary="List documents")
-def list_documents(service: ServiceDep, source: Source | None = None, status: Status | None = None,
+def list_documents(_: Viewer, service: ServiceDep, source: Source | None = None, status: Status | None = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100, cursor: str | None = None) -> DocumentsPublic:
     page = service.list_documents(source=source, status=status, limit=limit, cursor=cursor)
     return DocumentsPublic(data=[_public(d) for d in page.documents], count=len(page.documents),
@@ -42,7 +44,7 @@ def list_documents(service: ServiceDep, source: Source | None = None, status: St
 
 
 @router.get("/{doc_id}", response_model=DocumentPublic, summary="Read a document and its chunks")
-def read_document(doc_id: str, service: ServiceDep) -> DocumentPublic:
+def read_document(_: Viewer, doc_id: str, service: ServiceDep) -> DocumentPublic:
     doc, chunks = service.get_document(doc_id)
     return _public(doc, chunks)
 
@@ -54,30 +56,30 @@ def _changed(doc_id: str, status: str, change: Change) -> StatusChangePublic:
 
 
 @router.delete("/{doc_id}", response_model=StatusChangePublic, summary="Delete a document (revokes its dependants)")
-def delete_document(doc_id: str, service: ServiceDep) -> StatusChangePublic:
-    return _changed(doc_id, "deleted", service.delete_document(doc_id))
+def delete_document(principal: Writer, doc_id: str, service: ServiceDep) -> StatusChangePublic:
+    return _changed(doc_id, "deleted", service.delete_document(doc_id, actor=principal.actor))
 
 
 @router.post("/{doc_id}/revoke", response_model=StatusChangePublic, summary="Revoke a document and its dependants")
-def revoke_document(doc_id: str, service: ServiceDep, body: StatusChangeRequest | None = None) -> StatusChangePublic:
+def revoke_document(principal: Writer, doc_id: str, service: ServiceDep, body: StatusChangeRequest | None = None) -> StatusChangePublic:
     reason = (body.reason if body else None) or "requested"
-    return _changed(doc_id, "revoked", service.change_status(doc_id, "revoked", actor="local", reason=reason))
+    return _changed(doc_id, "revoked", service.change_status(doc_id, "revoked", actor=principal.actor, reason=reason))
 
 
 @router.post("/{doc_id}/quarantine", response_model=StatusChangePublic,
              summary="Quarantine a document (stored, not retrievable) and revoke its dependants")
-def quarantine_document(doc_id: str, service: ServiceDep,
+def quarantine_document(principal: Writer, doc_id: str, service: ServiceDep,
                         body: StatusChangeRequest | None = None) -> StatusChangePublic:
     reason = (body.reason if body else None) or "requested"
-    return _changed(doc_id, "quarantined", service.change_status(doc_id, "quarantined", actor="local", reason=reason))
+    return _changed(doc_id, "quarantined", service.change_status(doc_id, "quarantined", actor=principal.actor, reason=reason))
 
 
 @router.post("/{doc_id}/restore", response_model=StatusChangePublic,
              summary="Restore a document and the write-backs revoked only because of it")
-def restore_document(doc_id: str, service: ServiceDep) -> StatusChangePublic:
-    return _changed(doc_id, "active", service.restore_document(doc_id))
+def restore_document(principal: Reviewer, doc_id: str, service: ServiceDep) -> StatusChangePublic:
+    return _changed(doc_id, "active", service.restore_document(doc_id, actor=principal.actor))
 
 
 @router.get("/{doc_id}/lineage", response_model=LineagePublic, summary="Ancestors and descendants of a document")
-def document_lineage(doc_id: str, service: ServiceDep) -> LineagePublic:
+def document_lineage(_: Viewer, doc_id: str, service: ServiceDep) -> LineagePublic:
     return LineagePublic(**service.lineage(doc_id))

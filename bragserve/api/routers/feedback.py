@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from bragserve.api.auth import Writer
 from bragserve.api.deps import ServiceDep
 from bragserve.api.schemas import FeedbackPublic, FeedbackRequest
 
@@ -11,6 +12,6 @@ router = APIRouter(tags=["feedback"])
 
 
 @router.post("/feedback", response_model=FeedbackPublic, summary="Thumbs up or down on a document or an answer")
-def give_feedback(body: FeedbackRequest, service: ServiceDep) -> FeedbackPublic:
+def give_feedback(principal: Writer, body: FeedbackRequest, service: ServiceDep) -> FeedbackPublic:
     return FeedbackPublic(**service.feedback(document_id=body.document_id, query_id=body.query_id,
-                                             signal=body.signal, note=body.note))
+                                             signal=body.signal, note=body.note, actor=principal.actor))

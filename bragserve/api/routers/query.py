@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from bragserve.api.auth import Reader
 from bragserve.api.deps import ServiceDep
 from bragserve.api.routers.writebacks import outcome_public
 from bragserve.api.schemas import (AnswerSentencePublic, CitationPublic, PassagePublic, QueryRequest, QueryResponse,
@@ -13,9 +14,11 @@ router = APIRouter(tags=["query"])
 
 
 @router.post("/query", response_model=QueryResponse, summary="Answer a question from the corpus, with citations")
-def query(body: QueryRequest, service: ServiceDep) -> QueryResponse:
+def query(principal: Reader, body: QueryRequest, service: ServiceDep, request: Request) -> QueryResponse:
     result = service.query(query=body.query, k=body.k, generate=body.generate, writeback=body.writeback,
-                           defences=body.defences.as_updates() if body.defences else None)
+                           defences=body.defences.as_updates() if body.defences else None,
+                           actor=principal.actor)
+    request.app.state.metrics.observe_query(result)
     flagged = result.defences.flagged_chunks if result.defences else set()
     by_id = {p.chunk_id: p for p in result.passages}
     answer = result.answer

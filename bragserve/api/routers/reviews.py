@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from bragserve.api.auth import Reviewer
 from bragserve.api.deps import ServiceDep
 from bragserve.api.routers.writebacks import outcome_public
 from bragserve.api.schemas import ReviewDecision, ReviewPublic, ReviewsPublic, WritebackPublic
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/reviews", tags=["review"])
 
 
 @router.get("", response_model=ReviewsPublic, summary="List reviews (pending first by default)")
-def list_reviews(service: ServiceDep, status: Literal["pending", "approved", "rejected"] | None = "pending",
+def list_reviews(_: Reviewer, service: ServiceDep, status: Literal["pending", "approved", "rejected"] | None = "pending",
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100, cursor: str | None = None) -> ReviewsPublic:
     rows = service.loop.reviews(status=status, limit=limit + 1, after_seq=decode_cursor(cursor) if cursor else 0)
     more = len(rows) > limit
@@ -25,11 +26,14 @@ def list_reviews(service: ServiceDep, status: Literal["pending", "approved", "re
                          next_cursor=encode_cursor(rows[-1]["seq"]) if more and rows else None)
 
 
-@router.post("/{review_id}/approve", response_model=WritebackPublic, summary="Approve: write the answer back, or lift a quarantine")
-def approve_review(review_id: str, service: ServiceDep, body: ReviewDecision | None = None) -> WritebackPublic:
-    return outcome_public(service.approve_review(review_id, actor="local", note=body.note if body else None))
+@router.post("/{review_id}/approve", response_model=WritebackPublic,
+             summary="Approve: write the answer back, or lift a quarantine")
+def approve_review(principal: Reviewer, review_id: str, service: ServiceDep,
+                   body: ReviewDecision | None = None) -> WritebackPublic:
+    return outcome_public(service.approve_review(review_id, actor=principal.actor, note=body.note if body else None))
 
 
 @router.post("/{review_id}/reject", response_model=WritebackPublic, summary="Reject: nothing is written")
-def reject_review(review_id: str, service: ServiceDep, body: ReviewDecision | None = None) -> WritebackPublic:
-    return outcome_public(service.loop.reject(review_id, actor="local", note=body.note if body else None))
+def reject_review(principal: Reviewer, review_id: str, service: ServiceDep,
+                  body: ReviewDecision | None = None) -> WritebackPublic:
+    return outcome_public(service.loop.reject(review_id, actor=principal.actor, note=body.note if body else None))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from bragserve.api.auth import Writer
 from bragserve.api.deps import ServiceDep
 from bragserve.api.schemas import GatePublic, WritebackPublic, WritebackRequest
 from bragserve.writeback import Outcome
@@ -18,7 +19,9 @@ def outcome_public(outcome: Outcome) -> WritebackPublic:
 
 
 @router.post("/writebacks", response_model=WritebackPublic, summary="Propose an answer for verified write-back")
-def propose_writeback(body: WritebackRequest, service: ServiceDep) -> WritebackPublic:
+def propose_writeback(principal: Writer, body: WritebackRequest, service: ServiceDep,
+                      request: Request) -> WritebackPublic:
     outcome = service.propose_writeback(query=body.query, answer=body.answer, citations=body.citations,
-                                        generator=body.generator)
+                                        generator=body.generator, actor=principal.actor)
+    request.app.state.metrics.observe_outcome(outcome)
     return outcome_public(outcome)

@@ -90,3 +90,41 @@ def test_repeated_kill9_cycles(live_server) -> None:
         _check_everything_acknowledged_is_there(live_server, acked)
     live_server.stop()
     _sqlite_and_faiss_agree(live_server.index_dir)
+
+
+def _kill_during_mixed_traffic(server, ledger, seed: int) -> None:
+    from bragserve.loadgen import MixedTraffic
+
+    stop = threading.Event()
+    traffic = MixedTraffic(server.url, ledger, seed=seed, timeout_s=30)
+    runner = threading.Thread(target=traffic.run, kwargs={"threads": 3, "seconds": 120, "max_ops": 10_000,
+                                                          "stop": stop})
+    runner.start()
+    rng = random.Random(seed)
+    target = sum(len(v) for v in ledger.latencies.values()) + rng.randint(8, 25)
+    deadline = time.monotonic() + 120
+    while sum(len(v) for v in ledger.latencies.values()) < target and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(rng.random() * 0.1)  # somewhere inside the next requests of three writers
+    server.kill9()
+    stop.set()
+    runner.join(timeout=120)
+
+
+@pytest.mark.parametrize("cycles", [pytest.param(3, id="3-cycles"), pytest.param(8, id="8-cycles",
+                                                                                   marks=pytest.mark.slow)])
+def test_kill9_during_mixed_writes(live_server, cycles: int) -> None:
+    """Ingest, delete, query with write-back and proposed write-backs, killed at random moments."""
+    from bragserve.loadgen import Ledger, verify
+
+    ledger = Ledger()
+    for cycle in range(cycles):
+        _kill_during_mixed_traffic(live_server, ledger, seed=100 + cycle)
+        ready = live_server.start()
+        assert ready["consistent"], ready
+        assert ledger.errors == [] and ledger.stale_reads == []
+        problems = verify(live_server.url, ledger)
+        assert problems == [], f"after kill {cycle + 1}:\n" + "\n".join(problems)
+    assert ledger.deleted and ledger.ingested
+    live_server.stop()
+    _sqlite_and_faiss_agree(live_server.index_dir)

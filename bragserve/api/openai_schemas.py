@@ -33,7 +33,8 @@ class ChatMessage(BaseModel):
 
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # temperature, top_p, max_tokens, ...: an extractive answer ignores them
-    model: StrictStr = Field(MODEL_ID, description=f"Must be {MODEL_ID!r} (see GET /v1/models).")
+    model: StrictStr = Field(MODEL_ID, description=f"Must be {MODEL_ID!r} (see GET /v1/models).",
+                             json_schema_extra={"enum": [MODEL_ID]})
     messages: list[ChatMessage] = Field(..., min_length=1, description="The last user message is the query.")
     stream: StrictBool = Field(False, description="Server-sent events, as OpenAI streams them.")
     k: StrictInt | None = Field(None, description="bragserve extension: passages to retrieve.")

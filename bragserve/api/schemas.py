@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
+from bragserve.ingest import DOC_ID
+
 Source = Literal["ingested", "writeback"]
 Status = Literal["active", "quarantined", "revoked", "deleted"]
 
@@ -14,15 +16,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The limits below are enforced by ingest (with a specific error code each); they are repeated here only in the
+# published schema (json_schema_extra), so that clients and fuzzers know them without changing those codes.
+NOT_BLANK = {"minLength": 1, "pattern": r"\S"}
+
+
 class DocumentCreate(_Strict):
-    id: StrictStr | None = Field(None, description="Your id; derived from the content hash when omitted.")
-    text: StrictStr = Field(..., description="The document text (non-empty).")
+    id: StrictStr | None = Field(None, description="Your id; derived from the content hash when omitted.",
+                                 json_schema_extra={"pattern": DOC_ID.pattern})
+    text: StrictStr = Field(..., description="The document text (not blank).",
+                            json_schema_extra=NOT_BLANK)
     metadata: dict[str, Any] = Field(default_factory=dict, description="Any JSON object, stored with the document.")
-    trust: StrictFloat | StrictInt = Field(1.0, description="Caller-given trust in [0, 1].")
+    trust: StrictFloat | StrictInt = Field(1.0, description="Caller-given trust in [0, 1].",
+                                           json_schema_extra={"minimum": 0, "maximum": 1})
 
 
 class DocumentsCreate(_Strict):
-    documents: list[DocumentCreate] = Field(..., description="The documents to add or update.")
+    documents: list[DocumentCreate] = Field(..., description="The documents to add or update (at most "
+                                                             "BRAGSERVE_MAX_BATCH_DOCUMENTS, 256 by default).",
+                                            json_schema_extra={"minItems": 1})
 
 
 class ScreeningHitPublic(BaseModel):
@@ -143,8 +155,10 @@ class DefenceOverrides(_Strict):
 
 
 class QueryRequest(_Strict):
-    query: StrictStr = Field(..., description="The question.")
-    k: StrictInt | None = Field(None, description="Passages to retrieve (1..100; policy default when omitted).")
+    query: StrictStr = Field(..., description="The question (not blank; at most BRAGSERVE_MAX_QUERY_CHARS, 2,000 "
+                                              "by default).", json_schema_extra=NOT_BLANK)
+    k: StrictInt | None = Field(None, description="Passages to retrieve (1..100; policy default when omitted).",
+                                json_schema_extra={"minimum": 1, "maximum": 100})
     generate: StrictBool = Field(True, description="Produce an answer, or only retrieve.")
     writeback: StrictBool | None = Field(None, description="Run the write-back gates (policy default when omitted).")
     defences: DefenceOverrides | None = Field(None, description="Override the policy's defences for this query.")
@@ -170,8 +184,9 @@ class WritebackPublic(BaseModel):
 
 
 class WritebackRequest(_Strict):
-    query: StrictStr = Field(..., description="The question the answer responds to.")
-    answer: StrictStr = Field(..., description="The answer, with [chunk_id] after every sentence.")
+    query: StrictStr = Field(..., description="The question the answer responds to.", json_schema_extra=NOT_BLANK)
+    answer: StrictStr = Field(..., description="The answer, with [chunk_id] after every sentence.",
+                              json_schema_extra=NOT_BLANK)
     citations: list[StrictStr] | None = Field(None, description="Citations for sentences that carry none inline.")
     generator: StrictStr = Field("external", max_length=200, description="Who wrote the answer, for lineage.")
 

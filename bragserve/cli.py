@@ -364,6 +364,16 @@ def bench_poison(ctx: click.Context) -> None:
     _bench_module("poison").main(ctx.args)
 
 
+@bench.command("load", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def bench_load(ctx: click.Context) -> None:
+    """Sustained mixed load on loopback: throughput, p99, consistency; see benchmarks/load.py.
+
+    Example: bragserve bench load --seconds 30 --clients 1,4,8
+    """
+    _bench_module("load").main(ctx.args)
+
+
 def _bench_module(name: str):
     import importlib
     import sys

@@ -118,7 +118,10 @@ def _is_loopback(host: str) -> bool:
 
 @cli.group()
 def keys() -> None:
-    """API keys: create (printed once), list, revoke. Works while a server runs; changes apply at once."""
+    """API keys: create (printed once), list, revoke. Works while a server runs; changes apply at once.
+
+    Example: bragserve keys create --role reader --name chat-ui --index indexes/default
+    """
 
 
 _ROLE_HELP = ("reader: query; writer: ingest, delete, write-backs, feedback; reviewer: reviews, restore; "
@@ -153,7 +156,10 @@ def keys_create(role: str, name: str, rate_per_minute: int | None, index_dir: Pa
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per key.")
 @_domain_errors
 def keys_list(index_dir: Path | None, as_json: bool) -> None:
-    """List keys (id, role, name, created, revoked); never their secrets."""
+    """List keys (id, role, name, created, revoked); never their secrets.
+
+    Example: bragserve keys list --index indexes/default --json
+    """
     from bragserve.config import load_settings
     from bragserve.store.keys import KeyStore
 
@@ -171,7 +177,10 @@ def keys_list(index_dir: Path | None, as_json: bool) -> None:
 @index_option
 @_domain_errors
 def keys_revoke(key_id: str, index_dir: Path | None) -> None:
-    """Revoke a key; a running server refuses it from its next request."""
+    """Revoke a key; a running server refuses it from its next request.
+
+    Example: bragserve keys revoke 3f9c2a1b7d44 --index indexes/default
+    """
     from bragserve.config import load_settings
     from bragserve.store.keys import KeyStore
 
@@ -362,6 +371,26 @@ def bench_poison(ctx: click.Context) -> None:
     Example: bragserve bench poison --data ../shared/data --quick
     """
     _bench_module("poison").main(ctx.args)
+
+
+@bench.command("growth", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def bench_growth(ctx: click.Context) -> None:
+    """Does the write-back loop help later queries, and what does it let in? See benchmarks/growth.py.
+
+    Example: bragserve bench growth --squad ../shared/data/squad/dev-v1.1.json --quick
+    """
+    _bench_module("growth").main(ctx.args)
+
+
+@bench.command("perf", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def bench_perf(ctx: click.Context) -> None:
+    """Ingest, latency per defence, gates, txtai peer, floor, memory and scaling; see benchmarks/perf.py.
+
+    Example: bragserve bench perf --quick
+    """
+    _bench_module("perf").main(ctx.args)
 
 
 @bench.command("load", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

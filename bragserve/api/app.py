@@ -63,8 +63,8 @@ def create_app(settings: Settings, policy: Policy, *, policy_source: str = "buil
 
     errors = {status: {"model": ErrorResponse, "description": description} for status, description in (
         (400, "Malformed request"), (401, "Missing, unknown or revoked API key"), (403, "Role not allowed"),
-        (404, "Not found"), (409, "Conflict"), (413, "Request too large"), (422, "Invalid input"),
-        (429, "Rate limited (see Retry-After)"), (503, "Corpus still loading"))}
+        (404, "Not found"), (408, "Request body too slow"), (409, "Conflict"), (413, "Request too large"),
+        (422, "Invalid input"), (429, "Rate limited (see Retry-After)"), (503, "Corpus still loading or server busy"))}
     app = FastAPI(title="bragserve", version=__version__, lifespan=lifespan, responses=errors,
                   description="A self-growing, poisoning-robust RAG server.")
     app.state.access = AccessControl(KeyStore(settings.index_dir), require_auth=settings.require_auth,

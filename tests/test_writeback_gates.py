@@ -107,7 +107,7 @@ def test_contradicted_answer_is_queued_and_approval_writes_it(client) -> None:
     ingest(client, BRIDGE)
     guide = chunk_of(client, "bridge-guide")
     result = propose(client, "When did the Harbour Bridge open?",
-                     f"The Harbour Bridge was opened to traffic in the year 1932. [{guide}]")
+                     f"The Harbour Bridge was opened to traffic in 1932. [{guide}]")
     assert result["decision"] == "review" and result["reason"] == "contradiction", result
     assert chunk_of(client, "bridge-pamphlet") in result["message"]
     pending = client.get("/reviews").json()
@@ -124,7 +124,7 @@ def test_rejecting_a_review_writes_nothing(client) -> None:
     ingest(client, BRIDGE)
     guide = chunk_of(client, "bridge-guide")
     result = propose(client, "When did the Harbour Bridge open?",
-                     f"The Harbour Bridge was opened to traffic in the year 1932. [{guide}]")
+                     f"The Harbour Bridge was opened to traffic in 1932. [{guide}]")
     rejected = client.post(f"/reviews/{result['review_id']}/reject", json={"note": "sources disagree"}).json()
     assert rejected["decision"] == "rejected"
     assert client.get("/documents", params={"source": "writeback"}).json()["count"] == 0

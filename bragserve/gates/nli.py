@@ -77,7 +77,7 @@ class NLIModel:
     """Batched (premise, hypothesis) scoring that never truncates the hypothesis."""
 
     def __init__(self, name_or_path: str | None = None, *, max_length: int = 256, batch_size: int = 32,
-                 precision: Literal["auto", "fp32", "bf16"] = "auto") -> None:
+                 precision: Literal["auto", "fp32", "bf16", "int8"] = "auto") -> None:
         import torch  # imported here: only processes that score NLI pay for torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -95,6 +95,11 @@ class NLIModel:
         # decisions unchanged on held-out pairs (benchmarks/nli_throughput.py); emulated bf16 would be slower.
         native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
         self.precision = "bf16" if precision == "bf16" or (precision == "auto" and native) else "fp32"
+        if precision == "int8":
+            # Dynamic int8 Linear layers: the fastest option on CPUs without bf16 (and ~1.4x bf16 here), at a
+            # measured cost of about a point of accuracy and 3% of decisions; chosen explicitly, never by auto.
+            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+            self.precision = "int8"
 
     def _autocast(self):
         if self.precision == "bf16":

@@ -142,7 +142,8 @@ class Run:
             if body["answer"]:
                 doc_id = f"naive-{len(self.added)}"
                 cited = {c["doc_id"] for c in body["citations"]}
-                w = self.http.post("/documents", json={"documents": [{"id": doc_id, "text": body["answer"],
+                text = " ".join(sentence["text"] for sentence in body["answer_sentences"])  # without [c…] markers
+                w = self.http.post("/documents", json={"documents": [{"id": doc_id, "text": text,
                                                                        "metadata": {"query": q["question"]}}]})
                 w.raise_for_status()
                 self.added.append(doc_id)

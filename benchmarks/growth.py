@@ -326,7 +326,8 @@ def summarise(results: dict, last: int) -> list[dict]:
             return round(float(np.mean([p[setting][metric] for p in points])), 1)
 
         rows.append({
-            "system": system, "reask R@5": mean("reask", "recall"), "reask R@5 derived": mean("reask", "recall_derived"),
+            "system": system, "reask R@5": mean("reask", "recall"),
+            "reask R@5 derived": mean("reask", "recall_derived"),
             "reask F1": mean("reask", "f1"), "reask contains": mean("reask", "contains"),
             "unrel R@5": mean("unrelated", "recall"), "unrel F1": mean("unrelated", "f1"),
             "coverage": mean("reask", "coverage"), "gen share": mean("reask", "generated_share"),

@@ -274,7 +274,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     rows = [{"chunks": n, **{f"{s} p50": r["latency_ms"][s]["p50"] for s in SETTINGS},
              "all p99": r["latency_ms"]["all"]["p99"], "floor p50": r["floor"]["floor_p50_ms"],
-             "gates p50": r["gates_ms"]["p50"], "RSS MB": r["rss_plain_mb"], "+views MB": r["rss_with_ragpart_views_mb"],
+             "gates p50": r["gates_ms"]["p50"], "RSS MB": r["rss_plain_mb"],
+             "+views MB": r["rss_with_ragpart_views_mb"],
              "txtai p50": r.get("txtai", {}).get("search_ms", {}).get("p50", "")}
             for n, r in ((n, results[str(n)]) for n in sizes)]
     print(table(rows, list(rows[0])))
@@ -299,7 +300,8 @@ def plot(results: dict, sizes: list[int], scaling: dict, name: str) -> None:
     a.set_ylabel("query p50 ms (REST, loopback)")
     a.legend(fontsize=8)
     b.plot(sizes, [results[str(n)]["rss_plain_mb"] for n in sizes], marker="o", label="RSS")
-    b.plot(sizes, [results[str(n)]["rss_with_ragpart_views_mb"] for n in sizes], marker="o", label="RSS + RAGPart views")
+    b.plot(sizes, [results[str(n)]["rss_with_ragpart_views_mb"] for n in sizes], marker="o",
+           label="RSS + RAGPart views")
     b.set_xscale("log")
     b.set_xlabel("chunks")
     b.set_ylabel("MB")

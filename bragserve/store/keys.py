@@ -97,7 +97,8 @@ class KeyStore:
     def revoke(self, key_id: str) -> ApiKey:
         key = self.get(key_id)
         if key.active:
-            self._db().execute("UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now_iso(), key_id])
+            self._db().execute("UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                               [now_iso(), key_id])
         return self.get(key_id)
 
     def any_active(self) -> bool:

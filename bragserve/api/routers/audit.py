@@ -17,9 +17,9 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 
 @router.get("", response_model=AuditPublic, summary="List audit records")
-def list_audit(_: Auditor, service: ServiceDep, type: str | None = None, subject: str | None = None, since: str | None = None,
-               until: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               cursor: str | None = None) -> AuditPublic:
+def list_audit(_: Auditor, service: ServiceDep, type: str | None = None, subject: str | None = None,
+               since: str | None = None, until: str | None = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100, cursor: str | None = None) -> AuditPublic:
     if type is not None and type not in audit.EVENT_TYPES:
         raise InvalidInput(f"unknown audit type {type!r}; one of {', '.join(audit.EVENT_TYPES)}", code="invalid_type")
     records = audit.query(service.corpus.reader(), type=type, subject=subject, since=since, until=until,

@@ -28,7 +28,8 @@ def _public(doc: DocumentRow, chunks: list[ChunkRow] | None = None) -> DocumentP
 
 
 @router.post("", response_model=IngestResponse, summary="Add or update documents")
-def create_documents(principal: Writer, body: DocumentsCreate, service: ServiceDep, request: Request) -> IngestResponse:
+def create_documents(principal: Writer, body: DocumentsCreate, service: ServiceDep,
+                     request: Request) -> IngestResponse:
     docs = [NewDocument(text=d.text, id=d.id, metadata=d.metadata, trust=float(d.trust)) for d in body.documents]
     results = service.ingest(documents=docs, actor=principal.actor)
     request.app.state.metrics.flag("ingest_screening", sum(r.status == "quarantined" for r in results))
@@ -61,7 +62,8 @@ def delete_document(principal: Writer, doc_id: str, service: ServiceDep) -> Stat
 
 
 @router.post("/{doc_id}/revoke", response_model=StatusChangePublic, summary="Revoke a document and its dependants")
-def revoke_document(principal: Writer, doc_id: str, service: ServiceDep, body: StatusChangeRequest | None = None) -> StatusChangePublic:
+def revoke_document(principal: Writer, doc_id: str, service: ServiceDep,
+                    body: StatusChangeRequest | None = None) -> StatusChangePublic:
     reason = (body.reason if body else None) or "requested"
     return _changed(doc_id, "revoked", service.change_status(doc_id, "revoked", actor=principal.actor, reason=reason))
 
@@ -71,7 +73,8 @@ def revoke_document(principal: Writer, doc_id: str, service: ServiceDep, body: S
 def quarantine_document(principal: Writer, doc_id: str, service: ServiceDep,
                         body: StatusChangeRequest | None = None) -> StatusChangePublic:
     reason = (body.reason if body else None) or "requested"
-    return _changed(doc_id, "quarantined", service.change_status(doc_id, "quarantined", actor=principal.actor, reason=reason))
+    return _changed(doc_id, "quarantined",
+                    service.change_status(doc_id, "quarantined", actor=principal.actor, reason=reason))
 
 
 @router.post("/{doc_id}/restore", response_model=StatusChangePublic,

@@ -16,7 +16,8 @@ router = APIRouter(prefix="/reviews", tags=["review"])
 
 
 @router.get("", response_model=ReviewsPublic, summary="List reviews (pending first by default)")
-def list_reviews(_: Reviewer, service: ServiceDep, status: Literal["pending", "approved", "rejected"] | None = "pending",
+def list_reviews(_: Reviewer, service: ServiceDep,
+                 status: Literal["pending", "approved", "rejected"] | None = "pending",
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100, cursor: str | None = None) -> ReviewsPublic:
     rows = service.loop.reviews(status=status, limit=limit + 1, after_seq=decode_cursor(cursor) if cursor else 0)
     more = len(rows) > limit

@@ -128,6 +128,13 @@ _ROLE_HELP = ("reader: query; writer: ingest, delete, write-backs, feedback; rev
               "auditor: audit log, metrics; admin: everything, keys")
 
 
+def _key_store(index_dir: Path | None):
+    from bragserve.config import load_settings
+    from bragserve.store.keys import KeyStore
+
+    return KeyStore(load_settings(index_dir=index_dir).index_dir)
+
+
 @keys.command("create")
 @click.option("--role", required=True, type=click.Choice(["reader", "writer", "reviewer", "auditor", "admin"]),
               help=_ROLE_HELP)
@@ -141,11 +148,7 @@ def keys_create(role: str, name: str, rate_per_minute: int | None, index_dir: Pa
 
     Example: bragserve keys create --role reader --name chat-ui --index indexes/default
     """
-    from bragserve.config import load_settings
-    from bragserve.store.keys import KeyStore
-
-    key, token = KeyStore(load_settings(index_dir=index_dir).index_dir).create(
-        role=role, name=name, rate_per_minute=rate_per_minute)
+    key, token = _key_store(index_dir).create(role=role, name=name, rate_per_minute=rate_per_minute)
     click.echo(token)
     click.echo(f"created key {key.id} ({key.role}, {key.name!r}); store it now: it cannot be shown again",
                err=True)
@@ -160,10 +163,7 @@ def keys_list(index_dir: Path | None, as_json: bool) -> None:
 
     Example: bragserve keys list --index indexes/default --json
     """
-    from bragserve.config import load_settings
-    from bragserve.store.keys import KeyStore
-
-    for key in KeyStore(load_settings(index_dir=index_dir).index_dir).list():
+    for key in _key_store(index_dir).list():
         if as_json:
             click.echo(json.dumps({**key.__dict__, "active": key.active}))
         else:
@@ -181,10 +181,7 @@ def keys_revoke(key_id: str, index_dir: Path | None) -> None:
 
     Example: bragserve keys revoke 3f9c2a1b7d44 --index indexes/default
     """
-    from bragserve.config import load_settings
-    from bragserve.store.keys import KeyStore
-
-    key = KeyStore(load_settings(index_dir=index_dir).index_dir).revoke(key_id)
+    key = _key_store(index_dir).revoke(key_id)
     click.echo(f"revoked {key.id} ({key.role}, {key.name!r}) at {key.revoked_at}")
 
 
@@ -363,44 +360,30 @@ def bench() -> None:
     """
 
 
-@bench.command("poison", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.pass_context
-def bench_poison(ctx: click.Context) -> None:
-    """Attacks x defences against a live service; see benchmarks/poison.py.
-
-    Example: bragserve bench poison --data ../shared/data --quick
-    """
-    _bench_module("poison").main(ctx.args)
-
-
-@bench.command("growth", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.pass_context
-def bench_growth(ctx: click.Context) -> None:
-    """Does the write-back loop help later queries, and what does it let in? See benchmarks/growth.py.
-
-    Example: bragserve bench growth --squad ../shared/data/squad/dev-v1.1.json --quick
-    """
-    _bench_module("growth").main(ctx.args)
+# Each benchmark parses its own arguments (its --help lists them); the CLI only finds it in the checkout.
+BENCHMARKS = {
+    "poison": ("Attacks x defences against a live service; see benchmarks/poison.py.",
+               "bragserve bench poison --data ../shared/data --quick"),
+    "growth": ("Does the write-back loop help later queries, and what does it let in? See benchmarks/growth.py.",
+               "bragserve bench growth --squad ../shared/data/squad/dev-v1.1.json --quick"),
+    "perf": ("Ingest, latency per defence, gates, txtai peer, floor, memory and scaling; see benchmarks/perf.py.",
+             "bragserve bench perf --quick"),
+    "load": ("Sustained mixed load on loopback: throughput, p99, consistency; see benchmarks/load.py.",
+             "bragserve bench load --seconds 30 --clients 1,4,8"),
+}
 
 
-@bench.command("perf", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.pass_context
-def bench_perf(ctx: click.Context) -> None:
-    """Ingest, latency per defence, gates, txtai peer, floor, memory and scaling; see benchmarks/perf.py.
+def _bench_command(name: str, summary: str, example: str) -> click.Command:
+    @click.pass_context
+    def run(ctx: click.Context) -> None:
+        _bench_module(name).main(ctx.args)
 
-    Example: bragserve bench perf --quick
-    """
-    _bench_module("perf").main(ctx.args)
+    return click.Command(name, callback=run, help=f"{summary}\n\nExample: {example}",
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 
 
-@bench.command("load", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.pass_context
-def bench_load(ctx: click.Context) -> None:
-    """Sustained mixed load on loopback: throughput, p99, consistency; see benchmarks/load.py.
-
-    Example: bragserve bench load --seconds 30 --clients 1,4,8
-    """
-    _bench_module("load").main(ctx.args)
+for _name, (_summary, _example) in BENCHMARKS.items():
+    bench.add_command(_bench_command(_name, _summary, _example))
 
 
 def _bench_module(name: str):

@@ -125,6 +125,10 @@ class ContradictionPolicy(_Section):
                                                                 "answer sentence are checked (they must be about "
                                                                 "the same thing to contradict it).")
     max_pairs: int = Field(12, ge=0, le=200, description="Most (chunk, sentence) pairs checked per answer.")
+    prefilter_similarity: float = Field(0.4, ge=-1, le=1, description="Chunks whose stored embedding is less similar "
+                                                                      "than this to every answer sentence are not "
+                                                                      "split and encoded (on SQuAD, 0.4 skipped 69% "
+                                                                      "of chunks and none holding a sentence >= 0.6).")
 
 
 class LoopPolicy(_Section):

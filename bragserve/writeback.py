@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,6 +46,7 @@ class Outcome:
     audit_id: str | None = None
     depth: int | None = None
     query_id: str | None = None
+    timings_ms: dict[str, float] | None = None
 
 
 def _writeback_id(answer_text: str) -> str:
@@ -74,8 +76,14 @@ class WritebackLoop:
         if len(candidate.answer) > policy.writeback.max_answer_chars:
             raise InvalidInput(f"answer has {len(candidate.answer)} characters; the limit is "
                                f"{policy.writeback.max_answer_chars}", code="answer_too_long")
+        started = time.perf_counter()
         verdict = evaluate(candidate, policy=policy, nli=self.nli, embedder=self.embedder, corpus=self.corpus,
                            index=self.index)
+        gated = time.perf_counter()
+        # Encoding an accepted answer's chunks is the slow part of storing it: done before taking the
+        # writer lane so other writers do not wait on the encoder.
+        chunks = self._prepare(verdict.answer_text) if verdict.decision == "accepted" else []
+        prepared = time.perf_counter()
         gates = [g.as_dict() for g in verdict.gates]
         base = {"query": candidate.query, "answer": candidate.answer, "generator": candidate.generator,
                 "gates": gates, "policy_hash": policy.hash, "models": self._models(),
@@ -91,7 +99,7 @@ class WritebackLoop:
                     base["gates"] = gates
                 if verdict.decision == "accepted":
                     doc_id, vids, vectors, record = self._accept(db, candidate.query, candidate.generator, verdict,
-                                                                 base, actor=actor)
+                                                                 base, chunks, actor=actor)
                     outcome = Outcome("accepted", None, "accepted", gates, document_id=doc_id, audit_id=record,
                                       depth=verdict.depth)
                 elif verdict.decision == "review":
@@ -107,7 +115,8 @@ class WritebackLoop:
                                                                      answer=candidate.answer, outcome=outcome))
             if verdict.decision == "accepted":
                 self._apply_index(vids, [vectors], [])
-        return outcome
+        timings = {"gates": gated - started, "encode": prepared - gated, "commit": time.perf_counter() - prepared}
+        return replace(outcome, timings_ms={name: round(seconds * 1000, 3) for name, seconds in timings.items()})
 
     def _stale(self, db: sqlite_utils.Database, verdict: Verdict) -> GateResult | None:
         """Re-check, inside the write transaction, what may have changed since the gates ran."""
@@ -125,8 +134,16 @@ class WritebackLoop:
                               {"nearest_doc": doc_id})
         return None
 
+    def _prepare(self, text: str) -> list[NewChunk]:
+        """The chunks of an answer to be stored, encoded with everything the defences read."""
+        spans = chunk_text(text, max_words=self.policy.chunking.max_words,
+                           overlap_sentences=self.policy.chunking.overlap_sentences)
+        feats = self._encode_chunks([s.text for s in spans])
+        return [NewChunk(i, s.text, s.start, s.end, f.vector, f) for i, (s, f) in enumerate(zip(spans, feats))]
+
     def _accept(self, db: sqlite_utils.Database, query: str, generator: str, verdict: Verdict, base: dict,
-                *, actor: str, via_review: str | None = None) -> tuple[str, list[int], np.ndarray, str]:
+                chunks: list[NewChunk], *, actor: str, via_review: str | None = None
+                ) -> tuple[str, list[int], np.ndarray, str]:
         text = verdict.answer_text
         doc_id = _writeback_id(text)
         existing = self.corpus.get_document(doc_id, db=db)
@@ -134,11 +151,7 @@ class WritebackLoop:
             raise Conflict(f"this answer was already written back as {doc_id} ({existing.status})")
         parents = self.corpus.chunks_by_vids(verdict.cited_vids, db=db)
         trust = min((p.trust for p in parents.values()), default=0.0)  # never more trusted than its sources
-        spans = chunk_text(text, max_words=self.policy.chunking.max_words,
-                           overlap_sentences=self.policy.chunking.overlap_sentences)
-        feats = self._encode_chunks([s.text for s in spans])
-        vectors = np.stack([f.vector for f in feats])
-        chunks = [NewChunk(i, s.text, s.start, s.end, f.vector, f) for i, (s, f) in enumerate(zip(spans, feats))]
+        vectors = np.stack([c.embedding for c in chunks])
         cited_answer = " ".join(f"{s.text} " + "".join(f"[{c}]" for c in s.citations) for s in verdict.sentences)
         metadata = {"query": query, "generator": generator, "answer_with_citations": cited_answer}
         _, vids, _ = self.corpus.insert_version(
@@ -205,7 +218,8 @@ class WritebackLoop:
                 base = {k: cand[k] for k in ("query", "answer", "generator", "gates", "policy_hash", "models",
                                              "citations")}
                 doc_id, vids, vectors, _ = self._accept(db, cand["query"], cand["generator"], verdict, base,
-                                                        actor=actor, via_review=review_id)
+                                                        self._prepare(verdict.answer_text), actor=actor,
+                                                        via_review=review_id)
                 review_rows.decide(db, review_id, "approved", actor=actor, note=note, result_doc=doc_id)
                 record = audit.append(db, type="review_approved", actor=actor, subjects=[review_id, doc_id],
                                       payload={"note": note, "document_id": doc_id, "reason": review["reason"]})

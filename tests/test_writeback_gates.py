@@ -15,6 +15,10 @@ def test_supported_answer_is_accepted_and_becomes_retrievable(client) -> None:
     assert result["decision"] == "accepted", result
     assert {g["name"] for g in result["gates"]} >= {"grounding", "attribution", "loop", "novelty", "contradiction"}
     assert all(g["passed"] for g in result["gates"])
+    assert set(result["timings_ms"]) == {"gates", "encode", "commit"} and result["timings_ms"]["gates"] > 0
+    # the 18 other retrieved demo chunks (honeybees, penicillin...) are skipped before any sentence is encoded
+    contradiction = next(g for g in result["gates"] if g["name"] == "contradiction")
+    assert contradiction["details"]["chunks_screened"] == 0
     doc = client.get(f"/documents/{result['document_id']}").json()
     assert doc["source"] == "writeback" and doc["status"] == "active"
     assert doc["metadata"]["query"] == query and doc["metadata"]["generator"] == "test-llm"
@@ -110,6 +114,7 @@ def test_contradicted_answer_is_queued_and_approval_writes_it(client) -> None:
                      f"The Harbour Bridge was opened to traffic in 1932. [{guide}]")
     assert result["decision"] == "review" and result["reason"] == "contradiction", result
     assert chunk_of(client, "bridge-pamphlet") in result["message"]
+    assert next(g for g in result["gates"] if g["name"] == "contradiction")["details"]["chunks_screened"] >= 1
     pending = client.get("/reviews").json()
     assert pending["count"] == 1 and pending["data"][0]["id"] == result["review_id"]
     approved = client.post(f"/reviews/{result['review_id']}/approve", json={"note": "checked the archive"}).json()

@@ -181,6 +181,8 @@ class WritebackPublic(BaseModel):
     review_id: str | None = None
     audit_id: str | None = None
     depth: int | None = None
+    timings_ms: dict[str, float] | None = Field(None, description="Milliseconds spent in the gates, encoding an "
+                                                                 "accepted answer, and committing the outcome.")
 
 
 class WritebackRequest(_Strict):

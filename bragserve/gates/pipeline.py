@@ -98,8 +98,10 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
         return _verdict("rejected", novelty, gates, sentences, depth=depth, vector=vector, vids=cited_vids)
 
     others = [p for cid, p in candidate.retrieved.items() if cid not in cited]
+    other_vectors = corpus.embeddings(np.array([parse_chunk_id(p.chunk_id) for p in others], dtype=np.int64),
+                                      embedder.dim)
     contradiction = contradiction_gate(sentences, embedder.encode_cached([s.text for s in sentences]), others,
-                                       embedder, nli, policy.contradiction)
+                                       other_vectors, embedder, nli, policy.contradiction)
     gates.append(contradiction)
     if not contradiction.passed:
         return _verdict("review", contradiction, gates, sentences, depth=depth, vector=vector, vids=cited_vids)

@@ -15,7 +15,8 @@ router = APIRouter(tags=["writeback"])
 def outcome_public(outcome: Outcome) -> WritebackPublic:
     return WritebackPublic(decision=outcome.decision, reason=outcome.reason, message=outcome.message,
                            gates=[GatePublic(**g) for g in outcome.gates], document_id=outcome.document_id,
-                           review_id=outcome.review_id, audit_id=outcome.audit_id, depth=outcome.depth)
+                           review_id=outcome.review_id, audit_id=outcome.audit_id, depth=outcome.depth,
+                           timings_ms=outcome.timings_ms)
 
 
 @router.post("/writebacks", response_model=WritebackPublic, summary="Propose an answer for verified write-back")

@@ -37,6 +37,12 @@ def _pieces(text: str, sentence: Sentence, max_words: int) -> list[Sentence]:
 
 def chunk_text(text: str, *, max_words: int, overlap_sentences: int) -> list[ChunkSpan]:
     """Split a document into chunks; a short document is one chunk."""
+    if len(_WORD.findall(text)) <= max_words:  # one chunk whatever its sentences: skip the (slow) splitter
+        stripped = text.strip()
+        if not stripped:
+            return []
+        start = len(text) - len(text.lstrip())
+        return [ChunkSpan(stripped, start, start + len(stripped))]
     units: list[Sentence] = []
     for sentence in split_sentences(text):
         units += _pieces(text, sentence, max_words)

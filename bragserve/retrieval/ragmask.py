@@ -68,17 +68,23 @@ class RagMask:
         for cand in candidates:
             decision = MaskDecision(cand.vid, cand.similarity, cand.similarity)
             decisions.append(decision)
-            ids, offsets = self._tokenise(cand.text)
-            spans = windows(len(ids), policy.mask_tokens, policy.stride)
             feats = (features or {}).get(cand.vid)
             usable = (method == "fast" and feats is not None and feats.window_size == policy.mask_tokens
-                      and feats.window_stride == policy.stride and feats.tokens == len(ids))
+                      and feats.window_stride == policy.stride)
             if usable:
+                # The stored windows are this chunk's (same embedder, checked at open): the text is
+                # tokenised only when a window needs an exact check.
                 lengths = np.array([b - a for a, b, _, _ in feats.windows])
                 estimate = masked_estimate(feats.total, feats.tokens, feats.window_sums, lengths) @ q
-                decision.windows_estimated = len(spans)
+                decision.windows_estimated = len(feats.windows)
                 near = cand.similarity - estimate >= policy.screen_margin * policy.delta
-                spans = [s for s, hit in zip(spans, near) if hit]
+                if not near.any():
+                    continue
+                ids, offsets = self._tokenise(cand.text)
+                spans = [(a, b) for (a, b, _, _), hit in zip(feats.windows, near) if hit]
+            else:
+                ids, offsets = self._tokenise(cand.text)
+                spans = windows(len(ids), policy.mask_tokens, policy.stride)
             jobs.append((decision, ids, offsets, spans))
         # One batched encoder call for every window to check, across candidates.
         masked = [ids[:a] + ids[b:] for _, ids, _, spans in jobs for a, b in spans]

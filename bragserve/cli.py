@@ -222,7 +222,8 @@ def _read_folder(path: Path) -> Iterator[dict]:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @index_option
 @policy_option
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1, 10_000),
+              help="Documents encoded together; bigger batches sort by length better and pad less.")
 @_domain_errors
 def ingest(path: Path, index_dir: Path | None, policy_path: Path | None, batch_size: int) -> None:
     """Add documents from JSONL (id, text, metadata?, trust?), a POST /documents JSON body, or a folder of .txt/.md.

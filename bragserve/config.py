@@ -195,6 +195,11 @@ class ScreeningPolicy(_Section):
     enabled: bool = Field(True, description="Reject write-backs any sentence of which is supported only by "
                                             "flagged, quarantined or low-trust chunks.")
     min_trust: float = Field(0.0, ge=0, le=1, description="Chunks below this trust do not count as support.")
+    query_echo: float = Field(0.9, ge=0, le=1, description="A chunk that repeats this share of the query's words as "
+                                                           "one unbroken run does not count as support: text built "
+                                                           "to be retrieved for the query (0 = off).")
+    query_echo_min_words: int = Field(4, ge=1, le=100, description="Queries shorter than this are not checked for "
+                                                                   "echoes (a short query recurs in honest text).")
 
 
 class CorroborationPolicy(_Section):

@@ -81,6 +81,28 @@ def test_a_write_back_resting_only_on_low_trust_sources_is_rejected_as_screening
     assert rejected[-1]["payload"]["reason"] == "screening"
 
 
+def test_a_write_back_resting_on_a_chunk_that_repeats_the_query_is_rejected_as_screening(defended_client) -> None:
+    """A reviewer lifts the quarantine by mistake: the poison is retrieved, but cannot be laundered."""
+    client = defended_client
+    demo(client)
+    client.post(f"/reviews/{_plant(client)}/approve")
+    plain = {"ragpart": {"enabled": False}, "ragmask": {"enabled": False}}
+    body = client.post("/query", json={"query": QUESTION, "writeback": True, "defences": plain}).json()
+    assert "planted" in {p["doc_id"] for p in body["passages"]}
+    assert body["writeback"]["decision"] == "rejected" and body["writeback"]["reason"] == "screening", body
+    gate = next(g for g in body["writeback"]["gates"] if g["name"] == "screening")
+    assert "repeats 100% of the query" in gate["message"]
+    assert client.get("/documents", params={"source": "writeback"}).json()["data"] == []
+    rejected = client.get("/audit", params={"type": "writeback_rejected"}).json()["data"]
+    assert rejected[-1]["payload"]["reason"] == "screening"
+    # an honest source passes the same screen (its answer then stops at novelty: it copies the one sentence)
+    ingest(client, [{"id": "mars-moons", "text": "Mars has two small moons, Phobos and Deimos, discovered by Asaph "
+                                                 "Hall in 1877."}])
+    honest = client.post("/query", json={"query": "Which moons orbit Mars and who found them?", "writeback": True,
+                                         "defences": plain}).json()["writeback"]
+    assert next(g for g in honest["gates"] if g["name"] == "screening")["passed"], honest
+
+
 def test_corroboration_requires_independent_documents(defended_client) -> None:
     client = defended_client
     ingest(client, [{"id": "everest", "text": "Tenzing Norgay and Edmund Hillary made the first confirmed ascent "

@@ -6,9 +6,20 @@ that RAGMask did not flag for this query, that is active, and whose trust reache
 policy; with ``corroboration.min_sources`` > 1 it must rest on that many distinct
 documents, counting other retrieved chunks that entail it too. Every failure is the
 reason ``screening``.
+
+A chunk that repeats the query word for word is no support either, even when the
+ingest screen let it through (a reviewer lifted its quarantine, or its question was
+not phrased as one): honest text answers a question, text built to be retrieved for
+it quotes it. PoisonedRAG's black-box poison is ``question + answer``. Measured on SQuAD
+dev, where crowd workers copied phrases from the paragraph, 0.53% of questions have
+90% of their words as one run in their own gold paragraph; every one of the 3,000
+shipped PoisonedRAG texts (with the question) does.
 """
 
 from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
 
 from bragserve.config import Policy
 from bragserve.gates.nli import NLIModel
@@ -17,13 +28,36 @@ from bragserve.store.corpus import ChunkRow, parse_chunk_id
 from bragserve.text import CitedSentence
 
 
-def _why_not(cid: str, row: ChunkRow | None, flagged: frozenset[str], min_trust: float) -> str | None:
+_WORD = re.compile(r"[^\W_]+")
+
+
+def query_echo(query: str, text: str) -> float:
+    """Share of the query's words that ``text`` repeats as one unbroken run (case and punctuation ignored)."""
+    q, t = _WORD.findall(query.lower()), _WORD.findall(text.lower())
+    if not q or not t:
+        return 0.0
+    run = SequenceMatcher(None, q, t, autojunk=False).find_longest_match(0, len(q), 0, len(t))
+    return run.size / len(q)
+
+
+def _why_not(cid: str, row: ChunkRow | None, candidate: Candidate, policy: Policy) -> str | None:
+    screening = policy.screening
     if row is None or row.status != "active":
         return "not active"
-    if cid in flagged:
+    if cid in candidate.flagged:
         return "flagged by RAGMask for this query"
-    if row.trust < min_trust:
-        return f"trust {row.trust} below {min_trust}"
+    if row.trust < screening.min_trust:
+        return f"trust {row.trust} below {screening.min_trust}"
+    return _echo(row.text, candidate.query, policy)
+
+
+def _echo(text: str, query: str, policy: Policy) -> str | None:
+    screening = policy.screening
+    if screening.query_echo <= 0 or len(_WORD.findall(query)) < screening.query_echo_min_words:
+        return None
+    share = query_echo(query, text)
+    if share >= screening.query_echo:
+        return f"repeats {share:.0%} of the query word for word (text built to be retrieved for it)"
     return None
 
 
@@ -35,7 +69,7 @@ def screening_gate(candidate: Candidate, sentences: list[CitedSentence], pair_sc
     per_sentence = []
     for i, sentence in enumerate(sentences):
         supporters = [cid for cid in sentence.citations if pair_scores[(i, cid)] >= support_min]
-        refused = {cid: _why_not(cid, rows[cid], candidate.flagged, policy.screening.min_trust) for cid in supporters}
+        refused = {cid: _why_not(cid, rows[cid], candidate, policy) for cid in supporters}
         clean = [cid for cid, why in refused.items() if why is None]
         if policy.screening.enabled and not clean:
             reasons = "; ".join(f"{cid}: {why}" for cid, why in refused.items()) or "no supporting citation"
@@ -58,7 +92,8 @@ def _other_supporting_docs(candidate: Candidate, sentence: CitedSentence, have: 
                            nli: NLIModel) -> set[str]:
     """Other retrieved, unflagged chunks from other documents that also entail the sentence."""
     others = [p for cid, p in candidate.retrieved.items()
-              if cid not in sentence.citations and cid not in candidate.flagged and p.doc_id not in have]
+              if cid not in sentence.citations and cid not in candidate.flagged and p.doc_id not in have
+              and _echo(p.text, candidate.query, policy) is None]
     if not others:
         return set()
     probs = nli.probabilities([(p.text, sentence.text) for p in others])

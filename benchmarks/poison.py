@@ -26,7 +26,7 @@ import json
 import random
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +94,8 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
         docs = [p["doc_id"] for p in body["passages"]]
         cited = {c["doc_id"] for c in body["citations"]}
         mask = body["defences"].get("ragmask") or {}
+        if defences.get("ragmask", {}).get("enabled") and not mask:  # the policy default must not decide silently
+            raise RuntimeError(f"RAGMask was asked for but did not run: {body['defences']}")
         screened = mask.get("screened", [])
         flagged = {f["chunk_id"] for f in mask.get("flagged", [])}
         chunk_doc = {p["chunk_id"]: p["doc_id"] for p in body["passages"]}
@@ -190,10 +192,10 @@ def main(argv: list[str] | None = None) -> dict:
 
         # RAGMask: fast vs exact decisions on the same candidates, and the delta / views_k sweeps (NQ = dev split)
         sub = targets[: (8 if args.quick else 30)]
-        fast = run_queries(client, sub, {"ragpart": {"enabled": False}, "ragmask": {"method": "fast"}}, args.k,
-                           poison_docs, gold_docs)
-        exact = run_queries(client, sub, {"ragpart": {"enabled": False}, "ragmask": {"method": "exact"}}, args.k,
-                            poison_docs, gold_docs)
+        fast = run_queries(client, sub, {"ragpart": {"enabled": False}, "ragmask": {"enabled": True, "method": "fast"}},
+                           args.k, poison_docs, gold_docs)
+        exact = run_queries(client, sub, {"ragpart": {"enabled": False},
+                                          "ragmask": {"enabled": True, "method": "exact"}}, args.k, poison_docs, gold_docs)
         agreement = {"queries": len(sub),
                      "same_flag_count": round(np.mean([a["flagged"] == b["flagged"] for a, b in zip(fast, exact)]), 3),
                      "same_poison_in_topk": round(np.mean([a["poison_in_topk"] == b["poison_in_topk"]
@@ -204,8 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
         delta_sweep = {}
         for delta in (0.05, 0.1, 0.15, 0.2):
             delta_sweep[delta] = summarise(run_queries(
-                client, nq, {"ragpart": {"enabled": False}, "ragmask": {"delta": delta}}, args.k, poison_docs,
-                gold_docs))
+                client, nq, {"ragpart": {"enabled": False}, "ragmask": {"enabled": True, "delta": delta}}, args.k,
+                poison_docs, gold_docs))
         k_sweep = {}
         for views_k in (1, 2, 3, 4):
             k_sweep[views_k] = summarise(run_queries(
@@ -234,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
             laundering[name] = {"queries": len(rows), "attempted": len(attempted), "poisoned_accepted": len(poisoned),
                                 "pollution_rate": round(len(poisoned) / len(attempted), 3) if attempted else 0.0,
                                 "poisoned_outcomes": dict(reasons),
+                                "poisoned_accepted_by_attack": dict(Counter(r["attack"] for r in poisoned)),
                                 "benign_queries": len(benign_rows),
                                 "benign_accepted": sum(r["writeback"] == "accepted" for r in benign_rows)}
             for r in rows + benign_rows:  # undo this run's write-backs so the next starts from the same corpus

@@ -69,7 +69,9 @@ def screening_gate(candidate: Candidate, sentences: list[CitedSentence], pair_sc
     per_sentence = []
     for i, sentence in enumerate(sentences):
         supporters = [cid for cid in sentence.citations if pair_scores[(i, cid)] >= support_min]
-        refused = {cid: _why_not(cid, rows[cid], candidate, policy) for cid in supporters}
+        # Screening off (the undefended baseline) refuses nothing; corroboration still counts documents.
+        refused = {cid: _why_not(cid, rows[cid], candidate, policy) if policy.screening.enabled else None
+                   for cid in supporters}
         clean = [cid for cid, why in refused.items() if why is None]
         if policy.screening.enabled and not clean:
             reasons = "; ".join(f"{cid}: {why}" for cid, why in refused.items()) or "no supporting citation"
@@ -91,9 +93,10 @@ def screening_gate(candidate: Candidate, sentences: list[CitedSentence], pair_sc
 def _other_supporting_docs(candidate: Candidate, sentence: CitedSentence, have: set[str], policy: Policy,
                            nli: NLIModel) -> set[str]:
     """Other retrieved, unflagged chunks from other documents that also entail the sentence."""
+    screened = policy.screening.enabled
     others = [p for cid, p in candidate.retrieved.items()
-              if cid not in sentence.citations and cid not in candidate.flagged and p.doc_id not in have
-              and _echo(p.text, candidate.query, policy) is None]
+              if cid not in sentence.citations and p.doc_id not in have
+              and not (screened and (cid in candidate.flagged or _echo(p.text, candidate.query, policy) is not None))]
     if not others:
         return set()
     probs = nli.probabilities([(p.text, sentence.text) for p in others])

@@ -12,7 +12,7 @@ ingest screen let it through (a reviewer lifted its quarantine, or its question 
 not phrased as one): honest text answers a question, text built to be retrieved for
 it quotes it. PoisonedRAG's black-box poison is ``question + answer``. Measured on SQuAD
 dev, where crowd workers copied phrases from the paragraph, 0.53% of questions have
-90% of their words as one run in their own gold paragraph; every one of the 3,000
+90% of their words as one run in their own gold paragraph; every one of the 1,500
 shipped PoisonedRAG texts (with the question) does.
 """
 

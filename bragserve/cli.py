@@ -10,9 +10,8 @@ import functools
 import json
 import logging
 import os
-import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,39 +184,6 @@ def keys_revoke(key_id: str, index_dir: Path | None) -> None:
     click.echo(f"revoked {key.id} ({key.role}, {key.name!r}) at {key.revoked_at}")
 
 
-def _read_jsonl(path: Path) -> Iterator[dict]:
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise click.ClickException(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise click.ClickException(f"{path}:{n}: each line needs a string 'text'")
-            yield row
-
-
-def _read_json(path: Path) -> Iterator[dict]:
-    """A POST /documents body: {"documents": [{"id"?, "text", ...}]}."""
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise click.ClickException(f"{path}: not valid JSON ({exc.msg})") from None
-    docs = body.get("documents") if isinstance(body, dict) else None
-    if not isinstance(docs, list) or not all(isinstance(d, dict) and isinstance(d.get("text"), str) for d in docs):
-        raise click.ClickException(f"{path}: expected {{\"documents\": [{{\"text\": ...}}, ...]}}")
-    yield from docs
-
-
-def _read_folder(path: Path) -> Iterator[dict]:
-    for file in sorted(p for p in path.rglob("*") if p.suffix.lower() in (".txt", ".md") and p.is_file()):
-        rel = file.relative_to(path).as_posix()
-        doc_id = re.sub(r"[^A-Za-z0-9._:-]", "-", rel.replace("/", ":"))[:128]
-        yield {"id": doc_id, "text": file.read_text(encoding="utf-8"), "metadata": {"path": rel}}
-
-
 @cli.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @index_option
@@ -235,13 +201,9 @@ def ingest(path: Path, index_dir: Path | None, policy_path: Path | None, batch_s
     from bragserve.config import load_policy, load_settings
     from bragserve.ingest import NewDocument
     from bragserve.service import Service
+    from bragserve.sources import read_documents
 
-    if path.is_dir():
-        rows = list(_read_folder(path))
-    else:
-        rows = list(_read_json(path) if path.suffix.lower() == ".json" else _read_jsonl(path))
-    if not rows:
-        raise click.ClickException(f"no documents found in {path}")
+    rows = read_documents(path)
     settings = load_settings(index_dir=index_dir)
     policy, source = load_policy(policy_path)
     service = Service.open(settings, policy, source)

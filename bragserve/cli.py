@@ -53,7 +53,7 @@ def cli(verbose: bool) -> None:
     _offline()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "sentence_transformers", "transformers", "huggingface_hub"):
+    for noisy in ("httpx", "sentence_transformers", "transformers", "huggingface_hub", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

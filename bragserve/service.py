@@ -12,7 +12,6 @@ import logging
 import math
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from bragserve.generation import Answer, Passage, create_generator
 from bragserve.ingest import NewDocument, PreparedDocument, prepare
 from bragserve.ingest_screening import screen
 from bragserve.retrieval.defended import DefenceReport, DefendedRetriever
+from bragserve.store.exposure import ExposureCounter
 from bragserve.retrieval.features import ChunkFeatures, FeatureEncoder
 from bragserve.retrieval.ragmask import RagMask
 from bragserve.retrieval.ragpart import RagPartViews
@@ -91,14 +91,10 @@ class Service:
         self.loop = WritebackLoop(policy=policy, corpus=corpus, index=index, embedder=embedder, nli=nli,
                                   lane=self._write_lane, apply_index=self._apply_index,
                                   encode_chunks=self.encode_chunks)
-        self._exposure: Counter[int] = Counter()
-        self._exposure_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._flusher: threading.Thread | None = None
+        self.exposure = ExposureCounter(corpus, self._write_lane)
         if lock is not None:
             self._record_policy()
-            self._flusher = threading.Thread(target=self._flush_loop, name="bragserve-exposure", daemon=True)
-            self._flusher.start()
+            self.exposure.start()
 
     @classmethod
     def open(cls, settings: Settings, policy: Policy, policy_source: str = "built-in", *,
@@ -152,10 +148,7 @@ class Service:
 
     def close(self) -> None:
         """Flush counters, save the index (writers only) and release the directory."""
-        self._stop.set()
-        if self._flusher is not None:
-            self._flusher.join(timeout=10)
-            self.flush_exposure()
+        self.exposure.stop()
         if self._lock is not None:
             self.index.close()
         self.corpus.close()
@@ -325,8 +318,7 @@ class Service:
                                "change per request", code="invalid_defences")
         cap = math.floor(policy.loop.max_generated_share * k + 1e-9)
         passages, report = self.retriever.retrieve(query_vector, k, policy, cap, ragmask_method)
-        with self._exposure_lock:
-            self._exposure.update(int(p.chunk_id[1:]) for p in passages)
+        self.exposure.record(int(p.chunk_id[1:]) for p in passages)
         return passages, report
 
     def query(self, *, query: str, k: int | None = None, generate: bool = True, writeback: bool | None = None,
@@ -378,22 +370,6 @@ class Service:
     def feedback(self, *, document_id: str | None, query_id: str | None, signal: str, note: str | None,
                  actor: str = LOCAL_ACTOR) -> dict:
         return self.loop.feedback(document_id=document_id, query_id=query_id, signal=signal, note=note, actor=actor)
-
-    # -- exposure --------------------------------------------------------------------------------
-
-    def _flush_loop(self) -> None:
-        while not self._stop.wait(10.0):
-            self.flush_exposure()
-
-    def flush_exposure(self) -> None:
-        """Retrieval counts per chunk, kept for loop-health metrics (batched: not worth an fsync per query)."""
-        with self._exposure_lock:
-            counts, self._exposure = self._exposure, Counter()
-        if not counts:
-            return
-        with self._write_lane, self.corpus.write() as db:
-            db.conn.executemany("INSERT INTO exposure (vid, retrieved) VALUES (?, ?) ON CONFLICT(vid) DO UPDATE "
-                                "SET retrieved = retrieved + excluded.retrieved", list(counts.items()))
 
     # -- health ----------------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
 
     others = [p for cid, p in candidate.retrieved.items() if cid not in cited]
     other_vectors = corpus.embeddings(np.array([parse_chunk_id(p.chunk_id) for p in others], dtype=np.int64),
-                                      embedder.dim)
+                                      embedder.dim) if policy.contradiction.enabled else np.zeros((0, embedder.dim))
     contradiction = contradiction_gate(sentences, embedder.encode_cached([s.text for s in sentences]), others,
                                        other_vectors, embedder, nli, policy.contradiction)
     gates.append(contradiction)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -110,7 +111,10 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
             "flagged_poison": sum(1 for c in flagged if chunk_doc.get(c) in poison_docs),
             "latency_ms": (time.perf_counter() - started) * 1000,
             "writeback": wb.get("decision"), "writeback_reason": wb.get("reason"),
-            "writeback_doc": wb.get("document_id")})
+            "writeback_doc": wb.get("document_id"),
+            # what an auditor needs to see why a poisoned write-back got through
+            "query": t["query"], "answer": body.get("answer"),
+            "contradiction": next((g for g in wb.get("gates", []) if g["name"] == "contradiction"), None)})
     return rows
 
 
@@ -237,6 +241,9 @@ def main(argv: list[str] | None = None) -> dict:
                                 "pollution_rate": round(len(poisoned) / len(attempted), 3) if attempted else 0.0,
                                 "poisoned_outcomes": dict(reasons),
                                 "poisoned_accepted_by_attack": dict(Counter(r["attack"] for r in poisoned)),
+                                "poisoned_accepted_examples": [{k: r[k] for k in ("attack", "query", "answer",
+                                                                                  "contradiction")}
+                                                               for r in poisoned],
                                 "benign_queries": len(benign_rows),
                                 "benign_accepted": sum(r["writeback"] == "accepted" for r in benign_rows)}
             for r in rows + benign_rows:  # undo this run's write-backs so the next starts from the same corpus
@@ -272,6 +279,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"total {service_time:.0f} s")
     plot(result, name)
     service.close()
+    shutil.rmtree(settings.index_dir, ignore_errors=True)  # 37 MB per run otherwise left in /tmp
     return result
 
 

@@ -118,7 +118,8 @@ class NoveltyPolicy(_Section):
 
 
 class ContradictionPolicy(_Section):
-    enabled: bool = Field(True, description="Check answers against the other retrieved chunks.")
+    enabled: bool = Field(True, description="Check each answer sentence against the other retrieved chunks, the "
+                                            "chunks the other sentences cite, and the answer's nearest neighbours.")
     min_probability: float = Field(0.8, ge=0, le=1, description="P(contradiction) from any active retrieved chunk "
                                                                 "at or above which the answer is queued.")
     min_similarity: float = Field(0.6, ge=-1, le=1, description="Only chunk sentences at least this similar to an "
@@ -129,6 +130,10 @@ class ContradictionPolicy(_Section):
                                                                       "than this to every answer sentence are not "
                                                                       "split and encoded (on SQuAD, 0.4 skipped 69% "
                                                                       "of chunks and none holding a sentence >= 0.6).")
+    neighbours: int = Field(20, ge=0, le=200, description="Also check the active chunks nearest each answer sentence "
+                                                          "in the whole corpus, not only those the query retrieved: "
+                                                          "a poisoned query retrieves only the poisons, and the clean "
+                                                          "source that contradicts them is out of its top-k.")
 
 
 class LoopPolicy(_Section):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bragserve.config import AttributionPolicy, Policy
+from bragserve.config import AttributionPolicy, ContradictionPolicy, Policy
 from writeback_helpers import chunk_of, demo, firsts_answer, ingest, propose
 
 
@@ -16,9 +16,10 @@ def test_supported_answer_is_accepted_and_becomes_retrievable(client) -> None:
     assert {g["name"] for g in result["gates"]} >= {"grounding", "attribution", "loop", "novelty", "contradiction"}
     assert all(g["passed"] for g in result["gates"])
     assert set(result["timings_ms"]) == {"gates", "encode", "commit"} and result["timings_ms"]["gates"] > 0
-    # the 18 other retrieved demo chunks (honeybees, penicillin...) are skipped before any sentence is encoded
+    # only the two cited chunks are checked (each against the other's sentence); the 18 other retrieved demo
+    # chunks and the answer's neighbours (honeybees, penicillin...) are skipped before any sentence is encoded
     contradiction = next(g for g in result["gates"] if g["name"] == "contradiction")
-    assert contradiction["details"]["chunks_screened"] == 0
+    assert contradiction["details"]["chunks_screened"] == 2
     doc = client.get(f"/documents/{result['document_id']}").json()
     assert doc["source"] == "writeback" and doc["status"] == "active"
     assert doc["metadata"]["query"] == query and doc["metadata"]["generator"] == "test-llm"
@@ -123,6 +124,44 @@ def test_contradicted_answer_is_queued_and_approval_writes_it(client) -> None:
     assert client.get("/reviews").json()["count"] == 0
     again = client.post(f"/reviews/{result['review_id']}/approve")
     assert again.status_code == 409
+
+
+# Two planted pages agree on a false date; the guide that contradicts them is not among what the query retrieves.
+PLANTED = [
+    {"id": "guide", "text": "The steel arch of the Harbour Bridge spans 503 metres and was designed by the engineer "
+                            "John Bradfield. Painting the whole structure takes about ten years, and six million "
+                            "rivets hold it together. The Harbour Bridge opened to traffic in 1932. Its pylons are "
+                            "faced with granite quarried near Moruya."},
+    {"id": "planted-1", "text": "Years of strikes had delayed the work, and the Harbour Bridge finally opened to "
+                                "traffic in 1950."},
+    {"id": "planted-2", "text": "Records show the Harbour Bridge was opened to traffic in 1950. The ceremony drew "
+                                "large crowds."},
+]
+
+
+@pytest.mark.parametrize("neighbours, decision", [(20, "review"), (0, "accepted")])
+def test_contradiction_looks_beyond_what_the_query_retrieved(make_client, settings, neighbours, decision) -> None:
+    """Under a poisoning attack the query retrieves only the poisons; the clean source is the answer's neighbour."""
+    policy = Policy(attribution=AttributionPolicy(retrievable_k=2), contradiction=ContradictionPolicy(
+        neighbours=neighbours))
+    client = make_client(settings, policy)
+    ingest(client, PLANTED)
+    query = "When did the Harbour Bridge open to traffic?"
+    retrieved = client.post("/query", json={"query": query, "k": 2, "generate": False}).json()["passages"]
+    assert {p["doc_id"] for p in retrieved} == {"planted-1", "planted-2"}
+    result = propose(client, query, f"The Harbour Bridge opened to traffic in 1950. [{chunk_of(client, 'planted-1')}]")
+    assert result["decision"] == decision, result
+    if decision == "review":
+        assert result["reason"] == "contradiction" and chunk_of(client, "guide") in result["message"]
+
+
+def test_an_answer_stitched_from_disagreeing_sources_is_queued(client) -> None:
+    """Each sentence is entailed by its own citation, but one source contradicts the other sentence."""
+    ingest(client, BRIDGE[:1] + PLANTED[1:2])
+    body = client.post("/query", json={"query": "When did the Harbour Bridge open to traffic?", "k": 2,
+                                       "writeback": True}).json()
+    assert {c["doc_id"] for c in body["citations"]} == {"bridge-guide", "planted-1"}, body["answer"]
+    assert body["writeback"]["decision"] == "review" and body["writeback"]["reason"] == "contradiction", body
 
 
 def test_rejecting_a_review_writes_nothing(client) -> None:

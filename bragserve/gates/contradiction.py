@@ -1,4 +1,4 @@
-"""Contradiction: an answer that an active retrieved chunk contradicts is not written; a person decides.
+"""Contradiction: an answer that an active chunk contradicts is not written; a person decides.
 
 Each answer sentence is compared with the most similar sentence of every other
 retrieved chunk (with one sentence of context either side), and only windows about
@@ -10,6 +10,11 @@ extractive generator. Splitting and encoding every other retrieved chunk was mos
 the gate time (17 chunks for POST /writebacks), so chunks whose stored embedding is
 far from every answer sentence are skipped first: a chunk that holds a sentence about
 the same thing is itself similar to it (``prefilter_similarity``).
+
+The chunks checked are not only those the query retrieved but also the active chunks
+nearest each answer sentence in the whole corpus (``neighbours``): PoisonedRAG plants
+five poisons for a top-5, so under attack the query retrieves nothing but poisons, and
+the clean source that contradicts them sits just outside what the query saw.
 """
 
 from __future__ import annotations
@@ -21,12 +26,18 @@ from bragserve.embedding import Embedder
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import GateResult
 from bragserve.generation.base import Passage
+from bragserve.store.corpus import ChunkRow, Corpus
+from bragserve.store.live_index import LiveIndex
 from bragserve.text import CitedSentence, split_sentences
 
 
 def _windows(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passages: list[Passage],
              embedder: Embedder, min_similarity: float) -> list[tuple[float, int, str, str]]:
-    """(similarity, answer sentence, chunk id, premise window) for every pair about the same thing."""
+    """(similarity, answer sentence, chunk id, premise window) for every pair about the same thing.
+
+    A chunk cited by one sentence is a premise for the others: an extractive answer that
+    stitches "opened in 1932" from one source to "first crossed in 1950" from another
+    contradicts itself, whichever source is right."""
     split = [(p, split_sentences(p.text)) for p in passages]
     split = [(p, parts) for p, parts in split if parts]
     # One encoder call for every passage sentence: per-passage calls cost more than the encoding.
@@ -36,11 +47,33 @@ def _windows(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passa
         sims = sentence_vectors @ vectors[offset:offset + len(parts)].T
         offset += len(parts)
         for i in range(len(sentences)):
+            if passage.chunk_id in sentences[i].citations:  # its own source entails it (grounding checked that)
+                continue
             j = int(np.argmax(sims[i]))
             if sims[i, j] >= min_similarity:
                 window = " ".join(s.text for s in parts[max(0, j - 1):j + 2])
                 out.append((float(sims[i, j]), i, passage.chunk_id, window))
     return sorted(out, key=lambda x: -x[0])
+
+
+def neighbourhood(sentence_vectors: np.ndarray, n: int, index: LiveIndex, corpus: Corpus,
+                  exclude: set[str]) -> list[Passage]:
+    """The active chunks nearest any answer sentence, beyond ``exclude`` (cited and already retrieved)."""
+    if n <= 0:
+        return []
+    found: dict[int, float] = {}
+    for vector in sentence_vectors:
+        scores, ids = index.search(vector, n)
+        for score, vid in zip(scores, ids):
+            found[int(vid)] = max(found.get(int(vid), -1.0), float(score))
+    rows = corpus.chunks_by_vids(list(found))
+    near = sorted(((found[v], row) for v, row in rows.items() if row.status == "active" and row.id not in exclude),
+                  key=lambda x: -x[0])
+    return [as_passage(row, score, rank) for rank, (score, row) in enumerate(near, start=1)]
+
+
+def as_passage(row: ChunkRow, score: float, rank: int) -> Passage:
+    return Passage(row.id, row.doc_id, row.text, round(score, 6), row.source, rank)
 
 
 def contradiction_gate(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passages: list[Passage],

@@ -13,7 +13,7 @@ import numpy as np
 from bragserve.config import Policy
 from bragserve.embedding import Embedder
 from bragserve.gates.attribution import check_citation_support, check_structure
-from bragserve.gates.contradiction import contradiction_gate
+from bragserve.gates.contradiction import as_passage, contradiction_gate, neighbourhood
 from bragserve.gates.grounding import grounding_gate, misattributed, score_citations
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.novelty import novelty_gate
@@ -97,11 +97,18 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
     if not novelty.passed:
         return _verdict("rejected", novelty, gates, sentences, depth=depth, vector=vector, vids=cited_vids)
 
+    sentence_vectors = embedder.encode_cached([s.text for s in sentences])
     others = [p for cid, p in candidate.retrieved.items() if cid not in cited]
-    other_vectors = corpus.embeddings(np.array([parse_chunk_id(p.chunk_id) for p in others], dtype=np.int64),
-                                      embedder.dim) if policy.contradiction.enabled else np.zeros((0, embedder.dim))
-    contradiction = contradiction_gate(sentences, embedder.encode_cached([s.text for s in sentences]), others,
-                                       other_vectors, embedder, nli, policy.contradiction)
+    if policy.contradiction.enabled:
+        own = [as_passage(lookup[v], 1.0, 0) for v in cited_vids] if len(cited_vids) > 1 else []
+        others += own + neighbourhood(sentence_vectors, policy.contradiction.neighbours, index, corpus,
+                                      cited | set(candidate.retrieved))
+        other_vectors = corpus.embeddings(np.array([parse_chunk_id(p.chunk_id) for p in others], dtype=np.int64),
+                                          embedder.dim)
+    else:
+        other_vectors = np.zeros((0, embedder.dim))
+    contradiction = contradiction_gate(sentences, sentence_vectors, others, other_vectors, embedder, nli,
+                                       policy.contradiction)
     gates.append(contradiction)
     if not contradiction.passed:
         return _verdict("review", contradiction, gates, sentences, depth=depth, vector=vector, vids=cited_vids)

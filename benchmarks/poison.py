@@ -118,6 +118,27 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
     return rows
 
 
+def detector_rates(clean: list[str], targets: list[dict], tokenizer) -> dict:
+    """Each ingest detector on its own, at the strict policy's thresholds, whatever the served policy runs:
+    TPR per attack over the poisons, FPR over the clean documents."""
+    from bragserve.config import load_policy
+    from bragserve.ingest_screening import copied_question, non_words, trigger_tokens
+
+    strict = load_policy(Path(__file__).resolve().parent.parent / "policies/strict.toml")[0].ingest_screening
+    detectors = {"copied_question": copied_question,
+                 "trigger_tokens": lambda t: trigger_tokens(t, strict.trigger_tokens, tokenizer),
+                 "non_words": lambda t: non_words(t, strict.non_words)}
+    out: dict = {"thresholds": {"trigger_tokens": strict.trigger_tokens, "non_words": strict.non_words}}
+    for name, hit in detectors.items():
+        row = {"clean_fpr": round(float(np.mean([hit(c) is not None for c in clean])), 4)}
+        for attack in ATTACKS:
+            texts = [p for t in targets if t["attack"] == attack for p in t["poisons"]]
+            if texts:
+                row[attack] = round(float(np.mean([hit(p) is not None for p in texts])), 4)
+        out[name] = row
+    return out
+
+
 def summarise(rows: list[dict]) -> dict:
     n = len(rows)
     return {"n": n, "asr": round(np.mean([r["poison_in_topk"] for r in rows]), 3),
@@ -183,6 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
                 detectors[h["detector"]] += 1
         screen["clean_false_positives_by_detector"] = dict(detectors)
         result["ingest_screening"] = screen
+        result["detectors"] = detector_rates(clean, targets, service.embedder.tokenizer)
 
         grid: dict = {}
         for phase in ("screen_on", "screen_off"):
@@ -227,9 +249,10 @@ def main(argv: list[str] | None = None) -> dict:
         for b in benign:
             gold_docs[b["query_id"]] = set()
         laundering = {}
+        everything = {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}, "screening": {"enabled": True}}
         for name, defences in (("none", {**SETTINGS["none"], "screening": {"enabled": False}}),
-                               ("all defences", {"ragpart": {"enabled": True}, "ragmask": {"enabled": True},
-                                                 "screening": {"enabled": True}})):
+                               ("all defences", everything),
+                               ("all defences + 2 sources", {**everything, "corroboration": {"min_sources": 2}})):
             rows = run_queries(client, targets, defences, args.k, poison_docs, gold_docs, writeback=True)
             attempted = [r for r in rows if r["answer_cites_poison"]]
             poisoned = [r for r in attempted if r["writeback"] == "accepted"]
@@ -272,6 +295,7 @@ def main(argv: list[str] | None = None) -> dict:
     write_results(name, result)
     print(table(summary, ["screen", "defence", "attack", "n", "asr", "sr", "e2e_asr", "latency_ms"]))
     print("ingest screening:", json.dumps(screen))
+    print("each detector alone (strict thresholds):", json.dumps(result["detectors"]))
     print("RAGMask fast vs exact:", json.dumps(agreement))
     print("delta sweep (NQ):", json.dumps(result["delta_sweep_nq"]))
     print("views_k sweep (NQ):", json.dumps(result["views_k_sweep_nq"]))

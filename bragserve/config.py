@@ -189,6 +189,10 @@ class IngestScreeningPolicy(_Section):
                                                     "be retrieved for it).")
     trigger_tokens: float = Field(0.0, ge=0, le=1, description="Flag a run of tokens this share of which are "
                                                                "non-words (optimised trigger tokens); 0 disables.")
+    non_words: int = Field(0, ge=0, le=12, description="Flag a document with at least this many words unknown to "
+                                                       "an English word list among any 12 consecutive words "
+                                                       "(optimised trigger tokens; bragserve/non_words.py); 0 "
+                                                       "disables.")
     span_dominance: float = Field(0.0, ge=0, le=2, description="Flag a document whose embedding moves this far "
                                                                "(1 - cosine) when one mask window is removed; "
                                                                "0 disables.")
@@ -205,6 +209,10 @@ class ScreeningPolicy(_Section):
                                                            "to be retrieved for the query (0 = off).")
     query_echo_min_words: int = Field(4, ge=1, le=100, description="Queries shorter than this are not checked for "
                                                                    "echoes (a short query recurs in honest text).")
+    non_words: int = Field(3, ge=0, le=8, description="An answer sentence with at least this many words unknown to "
+                                                      "an English word list among any 8 consecutive words copies "
+                                                      "optimised trigger tokens: it is not a verified answer (0 = "
+                                                      "off).")
 
 
 class CorroborationPolicy(_Section):

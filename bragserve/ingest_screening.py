@@ -1,11 +1,13 @@
 """Ingest-time detectors for documents built to be retrieved for a query rather than to inform.
 
-Three signatures of the known attacks, each cheap and query-independent:
+Four signatures of the known attacks, each cheap and query-independent:
 
 - a copied question: PoisonedRAG's black-box poison is literally ``question + "." +
   text``; ordinary prose rarely contains a question, and almost never a lower-case one;
 - optimised trigger tokens: HotFlip picks any vocabulary entry, so its runs decode into
   non-words (glued word pieces, stray symbols, mixed scripts);
+- a run of words no English word list knows (``non_words``: the glued pieces the
+  word-piece test misses; bragserve/non_words.py);
 - a dominating span: a window whose removal moves the document's own embedding far,
   the query-independent form of the RAGMask signal (off by default: measured first).
 
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bragserve.config import IngestScreeningPolicy
+from bragserve.non_words import worst_run
 from bragserve.retrieval.features import ChunkFeatures
 from bragserve.retrieval.token_encoder import masked_estimate
 
@@ -94,6 +97,13 @@ def trigger_tokens(text: str, threshold: float, tokenizer, window: int = 8) -> S
     return None
 
 
+def non_words(text: str, min_unknown: int, window: int = 12) -> ScreeningHit | None:
+    count, words = worst_run(text, window)
+    if count >= min_unknown:
+        return ScreeningHit("non_words", f"{count} of {window} words unknown: {words}"[:200], count / window)
+    return None
+
+
 def span_dominance(features: list[ChunkFeatures]) -> float:
     """Largest 1 - cos(chunk, chunk with one window removed) over the document's chunks (first-order)."""
     worst = 0.0
@@ -113,6 +123,8 @@ def screen(text: str, features: list[ChunkFeatures], policy: IngestScreeningPoli
     if policy.copied_question and (hit := copied_question(text)):
         hits.append(hit)
     if policy.trigger_tokens and (hit := trigger_tokens(text, policy.trigger_tokens, tokenizer)):
+        hits.append(hit)
+    if policy.non_words and (hit := non_words(text, policy.non_words)):
         hits.append(hit)
     if policy.span_dominance:
         score = span_dominance(features)

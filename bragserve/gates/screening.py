@@ -7,6 +7,11 @@ policy; with ``corroboration.min_sources`` > 1 it must rest on that many distinc
 documents, counting other retrieved chunks that entail it too. Every failure is the
 reason ``screening``.
 
+An answer sentence that carries a run of non-words (``non_words``) is refused outright:
+an extractive answer over a HotFlip poison copies the optimised tokens with the claim,
+and no honest answer reads "oliveape americaarina live in screw country". Measured on
+3,836 SQuAD dev sentences, 0.3% have 3 unknown words among 8 (foreign names).
+
 A chunk that repeats the query word for word is no support either, even when the
 ingest screen let it through (a reviewer lifted its quarantine, or its question was
 not phrased as one): honest text answers a question, text built to be retrieved for
@@ -24,6 +29,7 @@ from difflib import SequenceMatcher
 from bragserve.config import Policy
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import Candidate, GateResult
+from bragserve.non_words import worst_run
 from bragserve.store.corpus import ChunkRow, parse_chunk_id
 from bragserve.text import CitedSentence
 
@@ -68,6 +74,9 @@ def screening_gate(candidate: Candidate, sentences: list[CitedSentence], pair_sc
     rows = {cid: lookup.get(parse_chunk_id(cid) or -1) for s in sentences for cid in s.citations}
     per_sentence = []
     for i, sentence in enumerate(sentences):
+        if policy.screening.enabled and (garbled := _non_words(sentence.text, policy)):
+            return GateResult("screening", False, 0.0, f"sentence {i + 1} {garbled}",
+                              {"sentence": i, "problem": "non_words"})
         supporters = [cid for cid in sentence.citations if pair_scores[(i, cid)] >= support_min]
         # Screening off (the undefended baseline) refuses nothing; corroboration still counts documents.
         refused = {cid: _why_not(cid, rows[cid], candidate, policy) if policy.screening.enabled else None
@@ -88,6 +97,17 @@ def screening_gate(candidate: Candidate, sentences: list[CitedSentence], pair_sc
         per_sentence.append(sorted(docs))
     return GateResult("screening", True, 1.0, None, {"supporting_documents": per_sentence,
                                                      "flagged_retrieved": sorted(candidate.flagged)})
+
+
+def _non_words(text: str, policy: Policy) -> str | None:
+    need = policy.screening.non_words
+    if not need:
+        return None
+    count, words = worst_run(text, 8)
+    if count >= need:
+        return (f"copies a run of non-words ({count} of 8 unknown to an English word list: {words!r}), the "
+                "fingerprint of optimised trigger tokens")
+    return None
 
 
 def _other_supporting_docs(candidate: Candidate, sentence: CitedSentence, have: set[str], policy: Policy,

@@ -19,6 +19,8 @@ the clean source that contradicts them sits just outside what the query saw.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from bragserve.config import ContradictionPolicy
@@ -56,6 +58,20 @@ def _windows(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passa
     return sorted(out, key=lambda x: -x[0])
 
 
+def _spread(pairs: list[tuple[float, int, str, str]]) -> list[tuple[float, int, str, str]]:
+    """Every chunk's closest pair first, then every chunk's second, and so on (closest first within a round).
+
+    By similarity alone, the near-identical poisons an answer was built from (one pair per
+    answer sentence each) filled the pair budget before the clean chunk that disagrees was
+    reached (measured: 12 of 12 pairs on 8 chunks)."""
+    seen: Counter[str] = Counter()
+    ranked = []
+    for pair in pairs:
+        ranked.append((seen[pair[2]], pair))
+        seen[pair[2]] += 1
+    return [pair for _, pair in sorted(ranked, key=lambda x: x[0])]
+
+
 def neighbourhood(sentence_vectors: np.ndarray, n: int, index: LiveIndex, corpus: Corpus,
                   exclude: set[str]) -> list[Passage]:
     """The active chunks nearest any answer sentence, beyond ``exclude`` (cited and already retrieved)."""
@@ -84,7 +100,8 @@ def contradiction_gate(sentences: list[CitedSentence], sentence_vectors: np.ndar
         return GateResult("contradiction", True, 0.0, None, {"checked": 0})
     near = (sentence_vectors @ passage_vectors.T).max(axis=0) >= policy.prefilter_similarity
     candidates = [p for p, keep in zip(passages, near) if keep]
-    pairs = _windows(sentences, sentence_vectors, candidates, embedder, policy.min_similarity)[:policy.max_pairs]
+    pairs = _spread(_windows(sentences, sentence_vectors, candidates, embedder, policy.min_similarity))
+    pairs = pairs[:policy.max_pairs]
     if not pairs:
         return GateResult("contradiction", True, 0.0, None, {"checked": 0, "chunks_screened": len(candidates)})
     probs = nli.probabilities([(window, sentences[i].text) for _, i, _, window in pairs])

@@ -130,10 +130,10 @@ class ContradictionPolicy(_Section):
                                                                       "than this to every answer sentence are not "
                                                                       "split and encoded (on SQuAD, 0.4 skipped 69% "
                                                                       "of chunks and none holding a sentence >= 0.6).")
-    neighbours: int = Field(20, ge=0, le=200, description="Also check the active chunks nearest each answer sentence "
-                                                          "in the whole corpus, not only those the query retrieved: "
-                                                          "a poisoned query retrieves only the poisons, and the clean "
-                                                          "source that contradicts them is out of its top-k.")
+    neighbours: int = Field(5, ge=0, le=100, description="Also check this many active chunks nearest each answer "
+                                                         "sentence in the whole corpus beyond those the query "
+                                                         "retrieved: a poisoned query retrieves only the poisons, and "
+                                                         "the clean source that contradicts them is out of its top-k.")
 
 
 class LoopPolicy(_Section):

@@ -139,7 +139,7 @@ PLANTED = [
 ]
 
 
-@pytest.mark.parametrize("neighbours, decision", [(20, "review"), (0, "accepted")])
+@pytest.mark.parametrize("neighbours, decision", [(1, "review"), (0, "accepted")])
 def test_contradiction_looks_beyond_what_the_query_retrieved(make_client, settings, neighbours, decision) -> None:
     """Under a poisoning attack the query retrieves only the poisons; the clean source is the answer's neighbour."""
     policy = Policy(attribution=AttributionPolicy(retrievable_k=2), contradiction=ContradictionPolicy(

@@ -74,17 +74,21 @@ def _spread(pairs: list[tuple[float, int, str, str]]) -> list[tuple[float, int, 
 
 def neighbourhood(sentence_vectors: np.ndarray, n: int, index: LiveIndex, corpus: Corpus,
                   exclude: set[str]) -> list[Passage]:
-    """The active chunks nearest any answer sentence, beyond ``exclude`` (cited and already retrieved)."""
+    """The ``n`` active chunks nearest each answer sentence that are not in ``exclude`` (cited, retrieved).
+
+    The search asks for ``n + len(exclude)``: the retrieved poisons are the answer's nearest
+    chunks too, and must not use up the ``n``."""
     if n <= 0:
         return []
+    hits = [index.search(vector, n + len(exclude)) for vector in sentence_vectors]
+    rows = corpus.chunks_by_vids(sorted({int(v) for _, ids in hits for v in ids}))
     found: dict[int, float] = {}
-    for vector in sentence_vectors:
-        scores, ids = index.search(vector, n)
-        for score, vid in zip(scores, ids):
-            found[int(vid)] = max(found.get(int(vid), -1.0), float(score))
-    rows = corpus.chunks_by_vids(list(found))
-    near = sorted(((found[v], row) for v, row in rows.items() if row.status == "active" and row.id not in exclude),
-                  key=lambda x: -x[0])
+    for scores, ids in hits:
+        kept = [(float(s), int(v)) for s, v in zip(scores, ids)
+                if int(v) in rows and rows[int(v)].status == "active" and rows[int(v)].id not in exclude][:n]
+        for score, vid in kept:
+            found[vid] = max(found.get(vid, -1.0), score)
+    near = sorted(((score, rows[vid]) for vid, score in found.items()), key=lambda x: -x[0])
     return [as_passage(row, score, rank) for rank, (score, row) in enumerate(near, start=1)]
 
 

@@ -56,11 +56,42 @@ def percentiles(samples_ms: list[float]) -> dict:
             "p99": round(float(np.percentile(a, 99)), 2), "mean": round(float(a.mean()), 2)}
 
 
-def write_results(name: str, payload: dict) -> Path:
+def write_results(name: str, payload: dict, rows: list[dict] | None = None) -> Path:
+    """``name.json``; with the printed table's rows also ``name.md``, the table a reader (or README) quotes.
+
+    The rows are kept in the JSON too (``table``) so the markdown can always be rebuilt from the results alone."""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if rows is not None:
+        payload["table"] = rows
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2))
+    if payload.get("table"):
+        (RESULTS / f"{name}.md").write_text(markdown_report(name, payload))
     return path
+
+
+def markdown_report(name: str, payload: dict) -> str:
+    """A heading naming what was measured on which machine and code, then the results table."""
+    rows = payload["table"]
+    m = payload.get("machine", {})
+    seconds = payload.get("seconds")
+    if isinstance(seconds, dict):
+        seconds = seconds.get("total")
+    about = (f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores; torch {m.get('torch', '?')}, "
+             f"faiss {m.get('faiss', '?')}; code {m.get('code', '?')}; measured {m.get('time', '?')}"
+             + (f"; {seconds:.0f} s" if isinstance(seconds, (int, float)) else ""))
+    params = json.dumps(payload.get("parameters", {}), sort_keys=True)
+    return (f"# {name}\n\n{about}\n\nParameters: `{params}`\n\n{markdown_table(rows, list(rows[0]))}\n")
+
+
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+
+    head = "| " + " | ".join(cell(c) for c in columns) + " |"
+    rule = "| " + " | ".join("---" for _ in columns) + " |"
+    body = ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join([head, rule, *body])
 
 
 def save_plot(fig, name: str) -> Path:

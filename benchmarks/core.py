@@ -123,7 +123,7 @@ def run(squad: Path, n_chunks: int, n_queries: int, seed: int) -> dict:
     payload = {"benchmark": "core", "machine": machine(),
                "parameters": {"chunks": n_chunks, "queries": n_queries, "seed": seed, "batch": 64,
                               "squad": str(squad)}, "results": results}
-    write_results("core", payload)
+    write_results("core", payload, rows)
     _plot(results)
     return payload
 

@@ -74,7 +74,7 @@ def run(seconds: float, clients: list[int], baseline_rounds: int, seed: int) -> 
                "parameters": {"seconds": seconds, "clients": clients, "baseline_rounds": baseline_rounds,
                               "seed": seed, "mix": MixedTraffic("", Ledger()).mix, "auth": "admin key, unlimited"},
                "results": results}
-    write_results("load", payload)
+    write_results("load", payload, rows)
     _plot(results)
     return payload
 

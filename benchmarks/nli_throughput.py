@@ -75,7 +75,7 @@ def run(pairs: int, batch: int, seq: int, repeats: int, squad: str, nli_data: st
                "results": {"variants": rows, "fp32_pairs_per_s": round(fp32, 1), "bf16_pairs_per_s": round(bf16, 1),
                            "int8_pairs_per_s": round(int8, 1), "encode_texts_per_s": round(encode, 1),
                            "native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}}
-    write_results("nli_throughput", payload)
+    write_results("nli_throughput", payload, rows)
     _plot(rows)
     return payload
 

@@ -242,6 +242,16 @@ def run_size(texts: list[str], questions: list[str], args: argparse.Namespace, w
     return out
 
 
+def summary_rows(results: dict) -> list[dict]:
+    """One row per corpus size: p50 per setting, the floor, gates, memory and the peer."""
+    return [{"chunks": int(n), **{f"{s} p50": r["latency_ms"][s]["p50"] for s in [*SETTINGS, "plain+answer"]},
+             "all p99": r["latency_ms"]["all"]["p99"], "floor p50": r["floor"]["floor_p50_ms"],
+             "gates p50": r["gates_ms"]["p50"], "gates-only p50": r["gates_ms"]["gates_only"]["p50"],
+             "RSS MB": r["rss_plain_mb"], "+views MB": r["rss_with_ragpart_views_mb"],
+             "txtai p50": r.get("txtai", {}).get("search_ms", {}).get("p50", "")}
+            for n, r in results.items()]
+
+
 def fit(sizes: list[int], values: list[float]) -> dict:
     """log-log slope and the 1M-chunk projection (at least two sizes needed)."""
     if len(sizes) < 2:
@@ -285,18 +295,13 @@ def main(argv: list[str] | None = None) -> dict:
         "rss_plain_mb": fit(sizes, [results[str(n)]["rss_plain_mb"] for n in sizes]),
         "rss_with_ragpart_views_mb": fit(sizes, [results[str(n)]["rss_with_ragpart_views_mb"] for n in sizes]),
     }
-    rows = [{"chunks": n, **{f"{s} p50": r["latency_ms"][s]["p50"] for s in [*SETTINGS, "plain+answer"]},
-             "all p99": r["latency_ms"]["all"]["p99"], "floor p50": r["floor"]["floor_p50_ms"],
-             "gates p50": r["gates_ms"]["p50"], "gates-only p50": r["gates_ms"]["gates_only"]["p50"],
-             "RSS MB": r["rss_plain_mb"], "+views MB": r["rss_with_ragpart_views_mb"],
-             "txtai p50": r.get("txtai", {}).get("search_ms", {}).get("p50", "")}
-            for n, r in ((n, results[str(n)]) for n in sizes)]
+    rows = summary_rows(results)
     print(table(rows, list(rows[0])))
     payload = {"benchmark": "perf", "machine": machine(), "seconds": round(time.perf_counter() - started, 1),
                "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                "results": results, "scaling": scaling}
     name = "perf_quick" if args.quick else "perf"
-    write_results(name, payload)
+    write_results(name, payload, rows)
     plot(results, sizes, scaling, name)
     return payload
 

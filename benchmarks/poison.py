@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
                    "seconds": {"poison_generation": round(poison_seconds, 1), "ingest": round(ingest_seconds, 1),
                                "total": round(service_time, 1)}})
     name = "poison_quick" if args.quick else "poison"
-    write_results(name, result)
+    write_results(name, result, summary)
     print(table(summary, ["screen", "defence", "attack", "n", "asr", "sr", "e2e_asr", "latency_ms"]))
     print("ingest screening:", json.dumps(screen))
     print("each detector alone (strict thresholds):", json.dumps(result["detectors"]))

@@ -329,6 +329,9 @@ BENCHMARKS = {
                "bragserve bench poison --data ../shared/data --quick"),
     "growth": ("Does the write-back loop help later queries, and what does it let in? See benchmarks/growth.py.",
                "bragserve bench growth --squad ../shared/data/squad/dev-v1.1.json --quick"),
+    "growth-ceiling": ("The most an ideal extractive write-back loop could add on SQuAD re-asks (no server); see "
+                       "benchmarks/growth_ceiling.py.",
+                       "bragserve bench growth-ceiling --squad ../shared/data/squad/dev-v1.1.json"),
     "perf": ("Ingest, latency per defence, gates, txtai peer, floor, memory and scaling; see benchmarks/perf.py.",
              "bragserve bench perf --quick"),
     "load": ("Sustained mixed load on loopback: throughput, p99, consistency; see benchmarks/load.py.",
@@ -354,10 +357,11 @@ def _bench_module(name: str):
     import sys
 
     root = Path(__file__).resolve().parent.parent
-    if not (root / "benchmarks" / f"{name}.py").exists():
+    module = name.replace("-", "_")
+    if not (root / "benchmarks" / f"{module}.py").exists():
         raise click.ClickException("the benchmarks ship with the source checkout; run from a clone of bragserve")
     sys.path.insert(0, str(root))
-    return importlib.import_module(f"benchmarks.{name}")
+    return importlib.import_module(f"benchmarks.{module}")
 
 
 def _audit_db(index_dir: Path | None):

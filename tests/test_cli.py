@@ -65,3 +65,10 @@ def test_every_command_has_help_with_an_example() -> None:
         return out
     for name, command in walk(cli):
         assert command.help and "Example:" in command.help, name
+
+
+def test_every_bench_command_finds_its_benchmark_in_the_checkout() -> None:
+    from bragserve.cli import BENCHMARKS, _bench_module
+
+    for name in BENCHMARKS:
+        assert callable(_bench_module(name).main), name

@@ -118,7 +118,7 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
     return rows
 
 
-def detector_rates(clean: list[str], targets: list[dict], tokenizer) -> dict:
+def detector_rates(clean: list[str], targets: list[dict], word_pieces) -> dict:
     """Each ingest detector on its own, at the strict policy's thresholds, whatever the served policy runs:
     TPR per attack over the poisons, FPR over the clean documents."""
     from bragserve.config import load_policy
@@ -126,7 +126,7 @@ def detector_rates(clean: list[str], targets: list[dict], tokenizer) -> dict:
 
     strict = load_policy(Path(__file__).resolve().parent.parent / "policies/strict.toml")[0].ingest_screening
     detectors = {"copied_question": copied_question,
-                 "trigger_tokens": lambda t: trigger_tokens(t, strict.trigger_tokens, tokenizer),
+                 "trigger_tokens": lambda t: trigger_tokens(t, strict.trigger_tokens, word_pieces),
                  "non_words": lambda t: non_words(t, strict.non_words)}
     out: dict = {"thresholds": {"trigger_tokens": strict.trigger_tokens, "non_words": strict.non_words}}
     for name, hit in detectors.items():
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
                 detectors[h["detector"]] += 1
         screen["clean_false_positives_by_detector"] = dict(detectors)
         result["ingest_screening"] = screen
-        result["detectors"] = detector_rates(clean, targets, service.embedder.tokenizer)
+        result["detectors"] = detector_rates(clean, targets, service.embedder.word_pieces)
 
         grid: dict = {}
         for phase in ("screen_on", "screen_off"):

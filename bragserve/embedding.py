@@ -76,7 +76,15 @@ class Embedder:
 
     @property
     def tokenizer(self):
+        """The encoder's tokenizer. Call it only while holding ``lock``: a Hugging Face fast tokenizer keeps its
+        padding and truncation settings in state that every call rewrites, so a call from another thread can
+        unpad a batch mid-encode (seen as a 500 on concurrent ingests: "expected sequence of length 13 (got 6)")."""
         return self.model.tokenizer
+
+    def word_pieces(self, text: str) -> list[str]:
+        """The tokenizer's pieces for ``text``, taken under the lock (see ``tokenizer``)."""
+        with self.lock:
+            return self.model.tokenizer.tokenize(text)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Normalised float32 vectors, one row per text."""

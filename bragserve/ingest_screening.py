@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,7 +72,7 @@ def copied_question(text: str) -> ScreeningHit | None:
     return None
 
 
-def _odd_word(word: str, tokenizer) -> bool:
+def _odd_word(word: str, word_pieces: Callable[[str], list[str]]) -> bool:
     core = word.strip(_STRIP)
     if not core:
         return len(word) > 1  # a run of symbols
@@ -81,15 +82,16 @@ def _odd_word(word: str, tokenizer) -> bool:
         return not re.fullmatch(r"\d+(st|nd|rd|th|s|m|km|kg|cm|mm|am|pm|g|bn|k)", core.lower())
     if re.search(r"[^\w'\-./%$&,]", core):
         return True
-    return any(len(tokenizer.tokenize(part)) >= 4 for part in core.split("-") if part)
+    return any(len(word_pieces(part)) >= 4 for part in core.split("-") if part)
 
 
-def trigger_tokens(text: str, threshold: float, tokenizer, window: int = 8) -> ScreeningHit | None:
+def trigger_tokens(text: str, threshold: float, word_pieces: Callable[[str], list[str]],
+                   window: int = 8) -> ScreeningHit | None:
     words = _WORD.findall(text)
     window = min(window, len(words))
     if window < 4:
         return None
-    odd = np.array([_odd_word(w, tokenizer) for w in words], dtype=float)
+    odd = np.array([_odd_word(w, word_pieces) for w in words], dtype=float)
     shares = np.convolve(odd, np.ones(window), mode="valid") / window
     worst = int(np.argmax(shares))
     if shares[worst] >= threshold:
@@ -116,13 +118,14 @@ def span_dominance(features: list[ChunkFeatures]) -> float:
     return worst
 
 
-def screen(text: str, features: list[ChunkFeatures], policy: IngestScreeningPolicy, tokenizer) -> list[ScreeningHit]:
+def screen(text: str, features: list[ChunkFeatures], policy: IngestScreeningPolicy,
+           word_pieces: Callable[[str], list[str]]) -> list[ScreeningHit]:
     if not policy.enabled:
         return []
     hits = []
     if policy.copied_question and (hit := copied_question(text)):
         hits.append(hit)
-    if policy.trigger_tokens and (hit := trigger_tokens(text, policy.trigger_tokens, tokenizer)):
+    if policy.trigger_tokens and (hit := trigger_tokens(text, policy.trigger_tokens, word_pieces)):
         hits.append(hit)
     if policy.non_words and (hit := non_words(text, policy.non_words)):
         hits.append(hit)

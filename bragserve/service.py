@@ -178,7 +178,7 @@ class Service:
         for p in to_embed:
             offsets[p.id] = encoded[cursor:cursor + len(p.chunks)]
             cursor += len(p.chunks)
-        hits = {p.id: screen(p.text, offsets[p.id], self.policy.ingest_screening, self.embedder.tokenizer)
+        hits = {p.id: screen(p.text, offsets[p.id], self.policy.ingest_screening, self.embedder.word_pieces)
                 for p in to_embed}
         with self._write_lane:
             results, add_ids, add_vecs, remove_ids = [], [], [], []
@@ -203,7 +203,7 @@ class Service:
                     feats = offsets.get(p.id)
                     if feats is None:  # became stale between the check and the lock: encode now
                         feats = self.encode_chunks([c.text for c in p.chunks])
-                        hits[p.id] = screen(p.text, feats, self.policy.ingest_screening, self.embedder.tokenizer)
+                        hits[p.id] = screen(p.text, feats, self.policy.ingest_screening, self.embedder.word_pieces)
                     flagged = [h.__dict__ for h in hits.get(p.id, [])]
                     vecs = np.stack([f.vector for f in feats])
                     chunks = [NewChunk(i, c.text, c.start, c.end, f.vector, f)

@@ -54,8 +54,9 @@ class RagMask:
         self.tokens = tokens
 
     def _tokenise(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-        enc = self.tokens.tokenizer(text, truncation=True, max_length=self.tokens.max_length,
-                                    return_offsets_mapping=True)
+        with self.tokens.embedder.lock:  # the tokenizer's settings are shared state (Embedder.tokenizer)
+            enc = self.tokens.tokenizer(text, truncation=True, max_length=self.tokens.max_length,
+                                        return_offsets_mapping=True)
         return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
 
     def screen(self, query_vector: np.ndarray, candidates: list[Candidate], policy: RagMaskPolicy,

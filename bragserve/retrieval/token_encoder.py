@@ -72,9 +72,9 @@ class TokenEncoder:
 
     def profile(self, texts: list[str], *, size: int, stride: int) -> list[SpanProfile]:
         """Vectors and window sums for many texts, one forward pass each (batched by length)."""
-        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
         out: list[SpanProfile | None] = [None] * len(texts)
-        with self.embedder.lock:
+        with self.embedder.lock:  # the tokenizer too: its settings are shared state (Embedder.tokenizer)
+            enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
             for batch in self._batches([len(ids) for ids in enc["input_ids"]]):
                 states, mask = self._forward([enc["input_ids"][i] for i in batch])
                 for row, i in enumerate(batch):

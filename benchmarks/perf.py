@@ -36,12 +36,14 @@ from benchmarks.common import (ROOT, Server, free_port, machine, percentiles, py
                                write_results)
 from benchmarks.core import raw_encode_seconds, writeback_latency
 
+OFF = {"enabled": False}
 SETTINGS = {
-    "plain": {"ragpart": {"enabled": False}, "ragmask": {"enabled": False}},
-    "ragpart": {"ragpart": {"enabled": True}, "ragmask": {"enabled": False}},
-    "ragmask_exact": {"ragpart": {"enabled": False}, "ragmask": {"enabled": True, "method": "exact"}},
-    "ragmask_fast": {"ragpart": {"enabled": False}, "ragmask": {"enabled": True, "method": "fast"}},
-    "all": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True, "method": "fast"}},
+    "plain": {"ragpart": OFF, "ragmask": OFF, "echo": OFF},
+    "ragpart": {"ragpart": {"enabled": True}, "ragmask": OFF, "echo": OFF},
+    "ragmask_exact": {"ragpart": OFF, "ragmask": {"enabled": True, "method": "exact"}, "echo": OFF},
+    "ragmask_fast": {"ragpart": OFF, "ragmask": {"enabled": True, "method": "fast"}, "echo": OFF},
+    "echo": {"ragpart": OFF, "ragmask": OFF, "echo": {"enabled": True}},
+    "all": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True, "method": "fast"}, "echo": {"enabled": True}},
 }
 TXTAI_VERSION = "9.14.0"
 TXTAI_ENV = ROOT / "benchmarks" / ".venv-txtai"

@@ -13,8 +13,8 @@ SQuAD dev paragraphs as distractors. Each target query gets poisons of one attac
 - paraphrase: the shipped adversarial texts alone (fluent, no copied question).
 
 Defence settings are per-request overrides on one server (none, RAGPart, RAGMask,
-both), run twice: with the ingest screen's quarantine in force, then after a reviewer
-approves every quarantine (the screen off). Laundering runs queries with write-back
+both, the echo filter, all), run twice: with the ingest screen's quarantine in force,
+then after a reviewer approves every quarantine (the screen off). Laundering runs queries with write-back
 on and counts poisoned write-backs. NQ is the dev split on which delta was chosen;
 HotpotQA and MS MARCO are reported separately as held-out.
 """
@@ -36,11 +36,14 @@ from benchmarks.common import machine, pyplot, save_plot, table, write_results
 
 ATTACKS = ["query_as_poison", "hotflip", "hotflip_spread", "hotflip_contriever", "paraphrase"]
 SETS = ["nq", "hotpotqa", "msmarco"]
+OFF = {"enabled": False}
 SETTINGS = {
-    "none": {"ragpart": {"enabled": False}, "ragmask": {"enabled": False}},
-    "ragpart": {"ragpart": {"enabled": True}, "ragmask": {"enabled": False}},
-    "ragmask": {"ragpart": {"enabled": False}, "ragmask": {"enabled": True}},
-    "ragpart+ragmask": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}},
+    "none": {"ragpart": OFF, "ragmask": OFF, "echo": OFF},
+    "ragpart": {"ragpart": {"enabled": True}, "ragmask": OFF, "echo": OFF},
+    "ragmask": {"ragpart": OFF, "ragmask": {"enabled": True}, "echo": OFF},
+    "ragpart+ragmask": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}, "echo": OFF},
+    "echo": {"ragpart": OFF, "ragmask": OFF, "echo": {"enabled": True}},
+    "all": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}, "echo": {"enabled": True}},
 }
 
 
@@ -99,6 +102,7 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
             raise RuntimeError(f"RAGMask was asked for but did not run: {body['defences']}")
         screened = mask.get("screened", [])
         flagged = {f["chunk_id"] for f in mask.get("flagged", [])}
+        echoed = {e["doc_id"] for e in (body["defences"].get("echo") or {}).get("removed", [])}
         chunk_doc = {p["chunk_id"]: p["doc_id"] for p in body["passages"]}
         chunk_doc.update({f["chunk_id"]: f["doc_id"] for f in mask.get("flagged", [])})
         wb = body.get("writeback") or {}
@@ -109,6 +113,7 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
             "answer_cites_poison": bool(cited & poison_docs),
             "flagged": len(flagged), "screened": len(screened),
             "flagged_poison": sum(1 for c in flagged if chunk_doc.get(c) in poison_docs),
+            "echoed": len(echoed), "echoed_poison": len(echoed & poison_docs),
             "latency_ms": (time.perf_counter() - started) * 1000,
             "writeback": wb.get("decision"), "writeback_reason": wb.get("reason"),
             "writeback_doc": wb.get("document_id"),
@@ -218,10 +223,10 @@ def main(argv: list[str] | None = None) -> dict:
 
         # RAGMask: fast vs exact decisions on the same candidates, and the delta / views_k sweeps (NQ = dev split)
         sub = targets[: (8 if args.quick else 30)]
-        fast = run_queries(client, sub, {"ragpart": {"enabled": False}, "ragmask": {"enabled": True, "method": "fast"}},
+        fast = run_queries(client, sub, {"ragpart": OFF, "ragmask": {"enabled": True, "method": "fast"}, "echo": OFF},
                            args.k, poison_docs, gold_docs)
-        exact = run_queries(client, sub, {"ragpart": {"enabled": False},
-                                          "ragmask": {"enabled": True, "method": "exact"}}, args.k, poison_docs, gold_docs)
+        exact = run_queries(client, sub, {"ragpart": OFF, "ragmask": {"enabled": True, "method": "exact"}, "echo": OFF},
+                            args.k, poison_docs, gold_docs)
         agreement = {"queries": len(sub),
                      "same_flag_count": round(np.mean([a["flagged"] == b["flagged"] for a, b in zip(fast, exact)]), 3),
                      "same_poison_in_topk": round(np.mean([a["poison_in_topk"] == b["poison_in_topk"]
@@ -232,12 +237,12 @@ def main(argv: list[str] | None = None) -> dict:
         delta_sweep = {}
         for delta in (0.05, 0.1, 0.15, 0.2):
             delta_sweep[delta] = summarise(run_queries(
-                client, nq, {"ragpart": {"enabled": False}, "ragmask": {"enabled": True, "delta": delta}}, args.k,
+                client, nq, {"ragpart": OFF, "ragmask": {"enabled": True, "delta": delta}, "echo": OFF}, args.k,
                 poison_docs, gold_docs))
         k_sweep = {}
         for views_k in (1, 2, 3, 4):
             k_sweep[views_k] = summarise(run_queries(
-                client, nq, {"ragpart": {"enabled": True, "views_k": views_k}, "ragmask": {"enabled": False}},
+                client, nq, {"ragpart": {"enabled": True, "views_k": views_k}, "ragmask": OFF, "echo": OFF},
                 args.k, poison_docs, gold_docs))
 
         # Laundering: poisons active (screen off), write-back on; benign queries for acceptance
@@ -249,7 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
         for b in benign:
             gold_docs[b["query_id"]] = set()
         laundering = {}
-        everything = {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}, "screening": {"enabled": True}}
+        everything = {**SETTINGS["all"], "screening": {"enabled": True}}
         for name, defences in (("none", {**SETTINGS["none"], "screening": {"enabled": False}}),
                                ("all defences", everything),
                                ("all defences + 2 sources", {**everything, "corroboration": {"min_sources": 2}})):
@@ -283,7 +288,8 @@ def main(argv: list[str] | None = None) -> dict:
                 s = summarise(part)
                 flagged = sum(r["flagged_poison"] for r in part)
                 summary.append({"screen": phase, "defence": name, "attack": attack, **s,
-                                "poison_flags": flagged})
+                                "poison_flags": flagged, "poison_echoed": sum(r["echoed_poison"] for r in part),
+                                "clean_echoed": sum(r["echoed"] - r["echoed_poison"] for r in part)})
         held = [r for r in rows if r["set"] != "nq"]
         summary.append({"screen": phase, "defence": name, "attack": "ALL (held-out sets)", **summarise(held)})
     result.update({"grid": summary, "ragmask_agreement": agreement,
@@ -310,7 +316,7 @@ def main(argv: list[str] | None = None) -> dict:
 def plot(result: dict, name: str) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    markers = dict(zip(SETTINGS, "osD^"))
+    markers = dict(zip(SETTINGS, "osD^vP"))
     for row in result["grid"]:
         if row["attack"].startswith("ALL"):
             continue

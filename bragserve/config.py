@@ -181,6 +181,30 @@ class RagMaskPolicy(_Section):
                                                               "screen_margin * delta are verified exactly.")
 
 
+class EchoPolicy(_Section):
+    """Retrieval-time: a candidate that repeats the query word for word is text built to be retrieved for it.
+
+    PoisonedRAG's black-box poison is ``question + answer``; an honest passage answers a
+    question rather than quoting it (keyword queries and quoted passages are another matter:
+    ``questions_only``). Such candidates are left out of the top k (reported,
+    not deleted). Measured before choosing 0.9: every shipped PoisonedRAG text with its
+    question echoes it; of the queries checked (4+ words, read as questions: NQ 182 of 200,
+    HotpotQA 199, MS MARCO 54) 0, 0 and 3 (FAQ pages) echo in their own gold passage, and 63
+    of 10,504 SQuAD dev questions (0.6%) do."""
+
+    enabled: bool = Field(True, description="Leave out candidates that repeat the query word for word.")
+    threshold: float = Field(0.9, gt=0, le=1, description="Share of the query's words repeated as one unbroken run "
+                                                          "(case and punctuation ignored) that marks an echo.")
+    min_words: int = Field(4, ge=1, le=100, description="Queries shorter than this are not checked (a short query "
+                                                        "recurs in honest text).")
+    questions_only: bool = Field(True, description="Check only queries that read as questions: honest text quotes "
+                                                   "keywords and passages (a user pasting a sentence to find its "
+                                                   "document, pages titled with the keywords), rarely a question.")
+    candidates: float = Field(3.0, ge=1, le=20, description="Candidates fetched = candidates * k, so that k remain "
+                                                            "when the planted echoes are left out (PoisonedRAG plants "
+                                                            "k of them).")
+
+
 class IngestScreeningPolicy(_Section):
     """Detectors for documents built to be retrieved rather than to inform; hits are quarantined."""
 
@@ -234,6 +258,7 @@ class Policy(_Section):
     loop: LoopPolicy = LoopPolicy()
     ragpart: RagPartPolicy = RagPartPolicy()
     ragmask: RagMaskPolicy = RagMaskPolicy()
+    echo: EchoPolicy = EchoPolicy()
     ingest_screening: IngestScreeningPolicy = IngestScreeningPolicy()
     screening: ScreeningPolicy = ScreeningPolicy()
     corroboration: CorroborationPolicy = CorroborationPolicy()
@@ -270,7 +295,7 @@ class Policy(_Section):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
 
 
-DEFENCE_SECTIONS = ("ragpart", "ragmask", "screening", "corroboration")
+DEFENCE_SECTIONS = ("ragpart", "ragmask", "echo", "screening", "corroboration")
 
 
 def _problems(exc: ValidationError) -> str:

@@ -310,14 +310,14 @@ class Service:
                                code="query_too_long")
 
     def retrieve(self, query_vector: np.ndarray, k: int, policy: Policy | None = None,
-                 ragmask_method: str | None = None) -> tuple[list[Passage], DefenceReport]:
+                 ragmask_method: str | None = None, query: str | None = None) -> tuple[list[Passage], DefenceReport]:
         """Top-k with the policy's defences and the loop cap (at most max_generated_share of k are write-backs)."""
         policy = policy or self.policy
         if policy.ragpart.enabled and policy.ragpart.fragments != self.views.n:
             raise InvalidInput(f"this corpus stores {self.views.n} fragments per chunk; ragpart.fragments cannot "
                                "change per request", code="invalid_defences")
         cap = math.floor(policy.loop.max_generated_share * k + 1e-9)
-        passages, report = self.retriever.retrieve(query_vector, k, policy, cap, ragmask_method)
+        passages, report = self.retriever.retrieve(query_vector, k, policy, cap, ragmask_method, query)
         self.exposure.record(int(p.chunk_id[1:]) for p in passages)
         return passages, report
 
@@ -338,7 +338,7 @@ class Service:
         started = time.perf_counter()
         qvec = self.embedder.encode_query(query.strip())
         t_embed = time.perf_counter()
-        passages, report = self.retrieve(qvec, k, policy)
+        passages, report = self.retrieve(qvec, k, policy, query=query.strip())
         t_search = time.perf_counter()
         answer = self.generator.answer(query, qvec, passages) if generate else None
         t_gen = time.perf_counter()

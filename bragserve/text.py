@@ -11,10 +11,13 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
+from difflib import SequenceMatcher
+
 import pysbd
 
 _local = threading.local()
 _CITATION = re.compile(r"\[([A-Za-z0-9_.:#-]+)\]")
+_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
@@ -107,3 +110,34 @@ def split_cited(answer: str) -> list[CitedSentence]:
         if text:
             out.append(CitedSentence(text, tuple(found)))
     return out
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words without punctuation: what an echo of the query is compared on."""
+    return _WORD.findall(text.lower())
+
+
+_WH = frozenset("who whom whose what when where which why how".split())
+_AUX = frozenset("is are was were do does did can could will would should has have had may might must shall".split())
+
+
+def reads_as_question(query: str) -> bool:
+    """A question rather than keywords or a quoted passage: ends with "?", opens with a question or auxiliary word,
+    has a question word among its first three ("in what year"), or a blank to fill ("___")."""
+    w = words(query)
+    if not w:
+        return False
+    return query.rstrip().endswith("?") or w[0] in _AUX or bool(_WH & set(w[:3])) or "___" in query
+
+
+def query_echo(query: str, text: str) -> float:
+    """Share of the query's words that ``text`` repeats as one unbroken run (case and punctuation ignored).
+
+    PoisonedRAG's black-box poison is ``question + answer``: text built to be retrieved for a
+    query quotes it, honest text answers it. Used at retrieval (``echo``) and by the
+    anti-laundering gate (``screening.query_echo``)."""
+    q, t = words(query), words(text)
+    if not q or not t:
+        return 0.0
+    run = SequenceMatcher(None, q, t, autojunk=False).find_longest_match(0, len(q), 0, len(t))
+    return run.size / len(q)

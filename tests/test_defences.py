@@ -39,10 +39,39 @@ def test_a_planted_question_is_quarantined_reviewable_and_never_retrieved(defend
     assert approved["decision"] == "accepted" and approved["document_id"] == "planted"
     assert client.get("/documents/planted").json()["status"] == "active"
     assert client.get("/reviews").json()["data"] == []
-    plain = {"ragpart": {"enabled": False}, "ragmask": {"enabled": False}}
+    plain = {"ragpart": {"enabled": False}, "ragmask": {"enabled": False}, "echo": {"enabled": False}}
     passages = client.post("/query", json={"query": QUESTION, "generate": False, "defences": plain}).json()
     assert passages["passages"][0]["doc_id"] == "planted"  # undefended, the poison wins
     assert client.get("/audit/verify").json()["ok"]
+
+
+def test_a_chunk_quoting_the_query_is_left_out_of_the_top_k_and_reported(defended_client) -> None:
+    """The screen missed it (a reviewer lifted the quarantine): retrieval still does not serve it."""
+    client = defended_client
+    demo(client)
+    ingest(client, [{"id": "mars-moons", "text": "Mars has two small moons, Phobos and Deimos, discovered by Asaph "
+                                                 "Hall in 1877."}])
+    client.post(f"/reviews/{_plant(client)}/approve")
+    plain = {"ragpart": {"enabled": False}, "ragmask": {"enabled": False}, "echo": {"enabled": False}}
+    undefended = client.post("/query", json={"query": QUESTION, "generate": False, "k": 3, "defences": plain}).json()
+    assert undefended["passages"][0]["doc_id"] == "planted" and undefended["defences"]["echo"] is None
+    body = client.post("/query", json={"query": QUESTION, "generate": False, "k": 3}).json()  # the policy's filter
+    assert [p["rank"] for p in body["passages"]] == [1, 2, 3]
+    assert body["passages"][0]["doc_id"] == "mars-moons"
+    assert "planted" not in {p["doc_id"] for p in body["passages"]}
+    echo = body["defences"]["echo"]
+    assert echo["candidates"] == 9 and [(r["doc_id"], r["share"]) for r in echo["removed"]] == [("planted", 1.0)]
+    assert echo["removed"][0]["similarity"] == undefended["passages"][0]["score"]
+    assert client.get("/documents/planted").json()["status"] == "active"  # left out, not deleted
+    short = client.post("/query", json={"query": "mars moons", "generate": False}).json()["defences"]["echo"]
+    assert short["removed"] == [] and "fewer than 4 words" in short["skipped"]
+    # keywords and pasted passages are not checked: honest text quotes them (a user looking for a document)
+    pasted = client.post("/query", json={"query": "Mars has two small moons, Phobos and Deimos", "generate": False,
+                                         "k": 3}).json()
+    assert "echo.questions_only" in pasted["defences"]["echo"]["skipped"]
+    assert pasted["passages"][0]["doc_id"] == "mars-moons"
+    r = client.post("/query", json={"query": QUESTION, "defences": {"echo": {"threshold": 2}}})
+    assert r.status_code == 422 and "echo.threshold" in r.json()["error"]["message"]
 
 
 @pytest.mark.xfail(strict=True, reason="known miss (issue 5 open): at delta 0.1 / min_share_ratio 1.5 the masked "
@@ -88,7 +117,7 @@ def test_a_write_back_resting_on_a_chunk_that_repeats_the_query_is_rejected_as_s
     client = defended_client
     demo(client)
     client.post(f"/reviews/{_plant(client)}/approve")
-    plain = {"ragpart": {"enabled": False}, "ragmask": {"enabled": False}}
+    plain = {"ragpart": {"enabled": False}, "ragmask": {"enabled": False}, "echo": {"enabled": False}}
     body = client.post("/query", json={"query": QUESTION, "writeback": True, "defences": plain}).json()
     assert "planted" in {p["doc_id"] for p in body["passages"]}
     assert body["writeback"]["decision"] == "rejected" and body["writeback"]["reason"] == "screening", body

@@ -133,6 +133,14 @@ class RagMaskOverride(_Strict):
     min_share_ratio: StrictFloat | StrictInt | None = None
 
 
+class EchoOverride(_Strict):
+    enabled: StrictBool | None = None
+    threshold: StrictFloat | StrictInt | None = None
+    min_words: StrictInt | None = None
+    questions_only: StrictBool | None = None
+    candidates: StrictFloat | StrictInt | None = None
+
+
 class ScreeningOverride(_Strict):
     enabled: StrictBool | None = None
     min_trust: StrictFloat | StrictInt | None = None
@@ -147,6 +155,7 @@ class DefenceOverrides(_Strict):
 
     ragpart: RagPartOverride | None = None
     ragmask: RagMaskOverride | None = None
+    echo: EchoOverride | None = None
     screening: ScreeningOverride | None = None
     corroboration: CorroborationOverride | None = None
 

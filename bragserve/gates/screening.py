@@ -23,27 +23,12 @@ shipped PoisonedRAG texts (with the question) does.
 
 from __future__ import annotations
 
-import re
-from difflib import SequenceMatcher
-
 from bragserve.config import Policy
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import Candidate, GateResult
 from bragserve.non_words import worst_run
 from bragserve.store.corpus import ChunkRow, parse_chunk_id
-from bragserve.text import CitedSentence
-
-
-_WORD = re.compile(r"[^\W_]+")
-
-
-def query_echo(query: str, text: str) -> float:
-    """Share of the query's words that ``text`` repeats as one unbroken run (case and punctuation ignored)."""
-    q, t = _WORD.findall(query.lower()), _WORD.findall(text.lower())
-    if not q or not t:
-        return 0.0
-    run = SequenceMatcher(None, q, t, autojunk=False).find_longest_match(0, len(q), 0, len(t))
-    return run.size / len(q)
+from bragserve.text import CitedSentence, query_echo, words
 
 
 def _why_not(cid: str, row: ChunkRow | None, candidate: Candidate, policy: Policy) -> str | None:
@@ -59,7 +44,7 @@ def _why_not(cid: str, row: ChunkRow | None, candidate: Candidate, policy: Polic
 
 def _echo(text: str, query: str, policy: Policy) -> str | None:
     screening = policy.screening
-    if screening.query_echo <= 0 or len(_WORD.findall(query)) < screening.query_echo_min_words:
+    if screening.query_echo <= 0 or len(words(query)) < screening.query_echo_min_words:
         return None
     share = query_echo(query, text)
     if share >= screening.query_echo:

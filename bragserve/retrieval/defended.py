@@ -1,8 +1,9 @@
 """Retrieval with the defences the policy (or the request) switches on, and a report of what they did.
 
-Order: candidates come from plain top-k or from the RAGPart vote; when RAGMask runs,
-alpha*k candidates are screened and re-ranked by their similarity after the
-suspicious spans are removed, and the top k are returned. The report names every
+Order: candidates come from plain top-k or from the RAGPart vote; the echo filter
+leaves out those that repeat the query word for word; when RAGMask runs, alpha*k of
+the rest are screened and re-ranked by their similarity after the suspicious spans
+are removed, and the top k are returned. The report names every
 flagged chunk, the spans removed and the similarity before and after, so a user can
 see exactly why a passage moved.
 """
@@ -22,12 +23,14 @@ from bragserve.retrieval.ragmask import Candidate, RagMask
 from bragserve.retrieval.ragpart import RagPartViews, rank_votes
 from bragserve.store.corpus import ChunkRow, Corpus, chunk_id
 from bragserve.store.live_index import LiveIndex
+from bragserve.text import query_echo, reads_as_question, words
 
 
 @dataclass
 class DefenceReport:
     ragpart: dict | None = None
     ragmask: dict | None = None
+    echo: dict | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -35,7 +38,7 @@ class DefenceReport:
         return {f["chunk_id"] for f in (self.ragmask or {}).get("flagged", [])}
 
     def as_dict(self) -> dict:
-        return {"ragpart": self.ragpart, "ragmask": self.ragmask, "timings_ms": self.timings_ms}
+        return {"ragpart": self.ragpart, "ragmask": self.ragmask, "echo": self.echo, "timings_ms": self.timings_ms}
 
 
 class DefendedRetriever:
@@ -59,11 +62,45 @@ class DefendedRetriever:
                           "votes": {r.id: by_vid[r.vid].votes for r in chosen}}
         return chosen
 
+    @staticmethod
+    def _echo_skipped(query: str, policy: Policy) -> str | None:
+        if len(words(query)) < policy.echo.min_words:
+            return f"the query has fewer than {policy.echo.min_words} words"
+        if policy.echo.questions_only and not reads_as_question(query):
+            return "the query does not read as a question (echo.questions_only)"
+        return None
+
+    @staticmethod
+    def _drop_echoes(query: str, scored: list[tuple[ChunkRow, float]], policy: Policy,
+                     report: DefenceReport) -> list[tuple[ChunkRow, float]]:
+        """Candidates that quote the query are left out (they stay in the corpus; the report names them)."""
+        echo = policy.echo
+        started = time.perf_counter()
+        kept, removed = [], []
+        for row, score in scored:
+            share = query_echo(query, row.text)
+            if share >= echo.threshold:
+                removed.append({"chunk_id": row.id, "doc_id": row.doc_id, "share": round(share, 3),
+                                "similarity": round(score, 6)})
+            else:
+                kept.append((row, score))
+        report.echo = {"threshold": echo.threshold, "candidates": len(scored), "removed": removed}
+        report.timings_ms["echo"] = round((time.perf_counter() - started) * 1000, 3)
+        return kept
+
     def retrieve(self, q: np.ndarray, k: int, policy: Policy, max_generated: int | None,
-                 ragmask_method: str | None = None) -> tuple[list[Passage], DefenceReport]:
+                 ragmask_method: str | None = None, query: str | None = None) -> tuple[list[Passage], DefenceReport]:
+        """Top k under the policy's defences. ``query`` is the text, needed by the echo filter (without it the
+        filter does not run: POST /writebacks judges its citations with the screening gate instead)."""
         report = DefenceReport()
         use_mask = policy.ragmask.enabled
-        want = math.ceil(policy.ragmask.alpha * k) if use_mask else k
+        use_echo = policy.echo.enabled and query is not None
+        skipped = self._echo_skipped(query or "", policy) if use_echo else None
+        if skipped:
+            report.echo = {"threshold": policy.echo.threshold, "candidates": 0, "removed": [], "skipped": skipped}
+            use_echo = False
+        mask_candidates = math.ceil(policy.ragmask.alpha * k)
+        want = max(k, mask_candidates if use_mask else k, math.ceil(policy.echo.candidates * k) if use_echo else k)
         started = time.perf_counter()
         if policy.ragpart.enabled:
             rows = self._ragpart(q, want, policy, max_generated, report)
@@ -72,7 +109,10 @@ class DefendedRetriever:
         else:
             scored = dense_rows(self.index, self.corpus, q, want, max_generated)
         report.timings_ms["candidates"] = round((time.perf_counter() - started) * 1000, 3)
+        if use_echo:
+            scored = self._drop_echoes(query or "", scored, policy, report)
         if use_mask and scored:
+            scored = scored[:mask_candidates]
             started = time.perf_counter()
             method = ragmask_method or policy.ragmask.method
             features = self.corpus.mask_features([r.vid for r, _ in scored], self.dim) if method == "fast" else None

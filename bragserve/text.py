@@ -1,4 +1,5 @@
-"""Sentence splitting shared by chunking, generation, gates and NLI data.
+"""Sentence splitting shared by chunking, generation, gates and NLI data, and the word-level
+comparison of a query with a passage shared by retrieval (echo filter) and the gates.
 
 One segmenter for the whole package, so that a chunk's sentences, an answer's
 sentences and the NLI training pairs are cut the same way.
@@ -9,9 +10,8 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
-
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 import pysbd
 

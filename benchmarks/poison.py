@@ -14,8 +14,10 @@ SQuAD dev paragraphs as distractors. Each target query gets poisons of one attac
 
 Defence settings are per-request overrides on one server (none, RAGPart, RAGMask,
 both, the echo filter, all), run twice: with the ingest screen's quarantine in force,
-then after a reviewer approves every quarantine (the screen off). Laundering runs queries with write-back
-on and counts poisoned write-backs. NQ is the dev split on which delta was chosen;
+then after a reviewer approves every quarantine (the screen off). Retrieval ASR counts a
+poison planted for the query itself in its top-k (PoisonedRAG's per-target success);
+``asr_any`` also counts poisons planted for other, nearby queries (collateral). Laundering
+runs queries with write-back on and counts write-backs citing any poison. NQ is the dev split on which delta was chosen;
 HotpotQA and MS MARCO are reported separately as held-out.
 """
 
@@ -87,7 +89,7 @@ def ingest(client, docs: list[dict], batch: int = 64) -> list[dict]:
     return out
 
 
-def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs: set[str], gold_docs: dict,
+def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs: dict[str, str], gold_docs: dict,
                 writeback: bool = False) -> list[dict]:
     rows = []
     for t in targets:
@@ -108,12 +110,16 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
         wb = body.get("writeback") or {}
         rows.append({
             "set": t["set"], "attack": t["attack"],
-            "poison_in_topk": any(d in poison_docs for d in docs),
+            # ASR is the attack's own success: a poison planted for *this* query (as PoisonedRAG counts it);
+            # a poison planted for another, nearby query is collateral, reported apart ("any").
+            "poison_in_topk": any(poison_docs.get(d) == t["query_id"] for d in docs),
+            "any_poison_in_topk": any(d in poison_docs for d in docs),
             "gold_in_topk": any(d in gold_docs[t["query_id"]] for d in docs),
-            "answer_cites_poison": bool(cited & poison_docs),
+            "answer_cites_poison": any(poison_docs.get(d) == t["query_id"] for d in cited),
+            "answer_cites_any_poison": bool(cited & poison_docs.keys()),
             "flagged": len(flagged), "screened": len(screened),
             "flagged_poison": sum(1 for c in flagged if chunk_doc.get(c) in poison_docs),
-            "echoed": len(echoed), "echoed_poison": len(echoed & poison_docs),
+            "echoed": len(echoed), "echoed_poison": len(echoed & poison_docs.keys()),
             "latency_ms": (time.perf_counter() - started) * 1000,
             "writeback": wb.get("decision"), "writeback_reason": wb.get("reason"),
             "writeback_doc": wb.get("document_id"),
@@ -147,6 +153,7 @@ def detector_rates(clean: list[str], targets: list[dict], word_pieces) -> dict:
 def summarise(rows: list[dict]) -> dict:
     n = len(rows)
     return {"n": n, "asr": round(np.mean([r["poison_in_topk"] for r in rows]), 3),
+            "asr_any": round(np.mean([r["any_poison_in_topk"] for r in rows]), 3),
             "sr": round(np.mean([r["gold_in_topk"] for r in rows]), 3),
             "e2e_asr": round(np.mean([r["answer_cites_poison"] for r in rows]), 3),
             "latency_ms": round(float(np.mean([r["latency_ms"] for r in rows])), 1)}
@@ -194,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
                           for t in targets for p in t["poisons"]]
         poison_out = ingest(client, poison_docs_in)
         ingest_seconds = time.time() - t0
-        poison_docs = {o["id"] for o in poison_out}
+        poison_docs = {o["id"]: d["metadata"]["target"] for o, d in zip(poison_out, poison_docs_in)}
         attack_of = {o["id"]: d["metadata"]["attack"] for o, d in zip(poison_out, poison_docs_in)}
         screen = {"clean_fpr": round(np.mean([o["status"] == "quarantined" for o in clean_out]), 4),
                   "clean_n": len(clean_out), "by_attack": {}}
@@ -259,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict:
                                ("all defences", everything),
                                ("all defences + 2 sources", {**everything, "corroboration": {"min_sources": 2}})):
             rows = run_queries(client, targets, defences, args.k, poison_docs, gold_docs, writeback=True)
-            attempted = [r for r in rows if r["answer_cites_poison"]]
+            attempted = [r for r in rows if r["answer_cites_any_poison"]]  # any poison laundered is pollution
             poisoned = [r for r in attempted if r["writeback"] == "accepted"]
             benign_rows = run_queries(client, benign, defences, args.k, poison_docs, gold_docs, writeback=True)
             reasons = defaultdict(int)
@@ -299,7 +306,7 @@ def main(argv: list[str] | None = None) -> dict:
                                "total": round(service_time, 1)}})
     name = "poison_quick" if args.quick else "poison"
     write_results(name, result, summary)
-    print(table(summary, ["screen", "defence", "attack", "n", "asr", "sr", "e2e_asr", "latency_ms"]))
+    print(table(summary, ["screen", "defence", "attack", "n", "asr", "asr_any", "sr", "e2e_asr", "latency_ms"]))
     print("ingest screening:", json.dumps(screen))
     print("each detector alone (strict thresholds):", json.dumps(result["detectors"]))
     print("RAGMask fast vs exact:", json.dumps(agreement))

@@ -259,7 +259,7 @@ def fit(sizes: list[int], values: list[float]) -> dict:
     """Least-squares line value = a + b * chunks, and its 1M-chunk projection (at least two sizes needed).
 
     Linear, not log-log: exact search and memory grow in proportion to the corpus on top of a fixed part (two
-    models in memory, an encoder pass per query), and a log-log slope through that fixed part projected 2.3 GB
+    models in memory, an encoder pass per query), and a log-log slope through that fixed part projected 2.35 GB
     for a million chunks where the per-chunk cost alone is 8 GB. The log-log slope is kept for reference."""
     if len(sizes) < 2:
         return {}

@@ -17,8 +17,8 @@ both, the echo filter, all), run twice: with the ingest screen's quarantine in f
 then after a reviewer approves every quarantine (the screen off). Retrieval ASR counts a
 poison planted for the query itself in its top-k (PoisonedRAG's per-target success);
 ``asr_any`` also counts poisons planted for other, nearby queries (collateral). Laundering
-runs queries with write-back on and counts write-backs citing any poison. NQ is the dev split on which delta was chosen;
-HotpotQA and MS MARCO are reported separately as held-out.
+runs queries with write-back on and counts write-backs citing any poison. NQ is the dev
+split on which delta was chosen; HotpotQA and MS MARCO are reported separately as held-out.
 """
 
 from __future__ import annotations

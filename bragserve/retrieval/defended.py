@@ -94,11 +94,11 @@ class DefendedRetriever:
         filter does not run: POST /writebacks judges its citations with the screening gate instead)."""
         report = DefenceReport()
         use_mask = policy.ragmask.enabled
-        use_echo = policy.echo.enabled and query is not None
-        skipped = self._echo_skipped(query or "", policy) if use_echo else None
-        if skipped:
+        echo_query = query if policy.echo.enabled else None
+        if echo_query is not None and (skipped := self._echo_skipped(echo_query, policy)):
             report.echo = {"threshold": policy.echo.threshold, "candidates": 0, "removed": [], "skipped": skipped}
-            use_echo = False
+            echo_query = None
+        use_echo = echo_query is not None
         mask_candidates = math.ceil(policy.ragmask.alpha * k)
         want = max(k, mask_candidates if use_mask else k, math.ceil(policy.echo.candidates * k) if use_echo else k)
         started = time.perf_counter()
@@ -109,8 +109,8 @@ class DefendedRetriever:
         else:
             scored = dense_rows(self.index, self.corpus, q, want, max_generated)
         report.timings_ms["candidates"] = round((time.perf_counter() - started) * 1000, 3)
-        if use_echo:
-            scored = self._drop_echoes(query or "", scored, policy, report)
+        if echo_query is not None:
+            scored = self._drop_echoes(echo_query, scored, policy, report)
         if use_mask and scored:
             scored = scored[:mask_candidates]
             started = time.perf_counter()

@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 # The slow tests also need a real OpenAI-compatible server: llama-cpp-python (built from source) + SmolLM2.
+# Built portable (AVX2, no AVX-512/AMX) and never from pip's wheel cache: a GGML_NATIVE build on a host whose CPU
+# reports AMX died with SIGILL on the first completion inside this sandbox (the CI failure of stop 14).
 $(LLM_STAMP): $(STAMP)
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench,llm-test]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install --quiet --no-cache-dir \
+		-c constraints.txt "$$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)"
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench,llm-test]'
 	touch $(LLM_STAMP)
 
 serve: $(STAMP)

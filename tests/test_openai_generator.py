@@ -77,6 +77,9 @@ def test_llama_cpp_server_answers_are_gated(tmp_path: Path) -> None:
         for question in ("Who first climbed Mount Everest?", "Why is Mars called the Red Planet?",
                          "What did Alexander Fleming discover?"):
             r = http.post("/query", json={"query": question, "k": 3, "writeback": True})
+            if llm.poll() is not None:   # say why, not just "connection error" (-4 is SIGILL: Makefile)
+                pytest.fail(f"the llama.cpp server died (exit {llm.returncode}): "
+                            + (tmp_path / "llm.log").read_text()[-1000:])
             assert r.status_code == 200, r.text
             body = r.json()
             assert body["generator"] == "openai_compat:smollm2"

@@ -287,10 +287,14 @@ def main(argv: list[str] | None = None) -> dict:
     service_time = time.time() - started
 
     summary = []
+    successes: dict = defaultdict(dict)  # the queries an attack still won, by name, where few enough to read
     for key, rows in grid.items():
         phase, name = key.split("/")
         for attack in ATTACKS:
             part = [r for r in rows if r["attack"] == attack]
+            won = [r["query"] for r in part if r["poison_in_topk"]]
+            if 0 < len(won) <= 10:
+                successes[key][attack] = won
             if part:
                 s = summarise(part)
                 flagged = sum(r["flagged_poison"] for r in part)
@@ -299,7 +303,7 @@ def main(argv: list[str] | None = None) -> dict:
                                 "clean_echoed": sum(r["echoed"] - r["echoed_poison"] for r in part)})
         held = [r for r in rows if r["set"] != "nq"]
         summary.append({"screen": phase, "defence": name, "attack": "ALL (held-out sets)", **summarise(held)})
-    result.update({"grid": summary, "ragmask_agreement": agreement,
+    result.update({"grid": summary, "attack_successes": successes, "ragmask_agreement": agreement,
                    "delta_sweep_nq": {str(k): v for k, v in delta_sweep.items()},
                    "views_k_sweep_nq": {str(k): v for k, v in k_sweep.items()}, "laundering": laundering,
                    "seconds": {"poison_generation": round(poison_seconds, 1), "ingest": round(ingest_seconds, 1),

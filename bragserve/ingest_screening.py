@@ -33,8 +33,9 @@ _WH = {"who", "whom", "whose", "what", "when", "where", "which", "why", "how"}
 _AUX = {"is", "are", "was", "were", "do", "does", "did", "can", "could", "will", "would", "should", "has", "have",
         "had", "may", "might", "must", "shall"}
 _WH_FOLLOW = _AUX | {"many", "much", "long", "old", "far", "often", "big", "large", "type", "kind", "year"}
-# A boundary after . ? ! even with no space ("...season 4.Chicago Fire"), as the attack concatenates.
-_SENTENCE_END = re.compile(r"(?<=[.?!])\s*(?=[A-Z\"'(\[])|(?<=[?!])\s+|\n+")
+# A boundary after . ? ! even with no space ("...season 4.Chicago Fire"), as the attack concatenates; never after
+# an initial ("Roger O. Egeberg"), which cut 2.5% of HotpotQA's planted questions in two.
+_SENTENCE_END = re.compile(r"(?<![\s(][A-Z]\.)(?<=[.?!])\s*(?=[A-Z\"'(\[])|(?<=[?!])\s+|\n+")
 _WORD = re.compile(r"\S+")
 _STRIP = "\"'()[]{}<>,.;:!?`"
 
@@ -48,9 +49,10 @@ class ScreeningHit:
 
 def _is_question(sentence: str) -> bool:
     words = sentence.strip().split()
-    if len(words) < 3 or len(words) > 40:
+    first = words[0].strip(_STRIP) if words else ""
+    # Two words only in lower case ("define preventive."): a typed query, while "Why not?" opens real prose.
+    if len(words) < (2 if first[:1].islower() else 3) or len(words) > 40:
         return False
-    first = words[0].strip(_STRIP)
     lower = first.lower()
     if "?" in sentence.rstrip()[-3:]:
         return lower in _WH or lower in _AUX or len(words) <= 25
@@ -59,6 +61,8 @@ def _is_question(sentence: str) -> bool:
         return len(words) <= 8 or (len(words) <= 20 and bool(lowered & _WH))
     if lower not in _WH and lower not in _AUX:
         return False
+    if first == "Which" and len(words) <= 25:  # "Which French pilot flew L'Oiseau Blanc." ("What we call" is prose)
+        return "," not in sentence
     return lower in _WH and words[1].lower().strip(_STRIP) in _WH_FOLLOW and "," not in sentence
 
 

@@ -117,7 +117,7 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
             "gold_in_topk": any(d in gold_docs[t["query_id"]] for d in docs),
             "answer_cites_poison": any(poison_docs.get(d) == t["query_id"] for d in cited),
             "answer_cites_any_poison": bool(cited & poison_docs.keys()),
-            "flagged": len(flagged), "screened": len(screened),
+            "flagged": len(flagged), "flagged_ids": sorted(flagged), "screened": len(screened),
             "flagged_poison": sum(1 for c in flagged if chunk_doc.get(c) in poison_docs),
             "echoed": len(echoed), "echoed_poison": len(echoed & poison_docs.keys()),
             "latency_ms": (time.perf_counter() - started) * 1000,
@@ -234,12 +234,23 @@ def main(argv: list[str] | None = None) -> dict:
                            args.k, poison_docs, gold_docs)
         exact = run_queries(client, sub, {"ragpart": OFF, "ragmask": {"enabled": True, "method": "exact"}, "echo": OFF},
                             args.k, poison_docs, gold_docs)
-        agreement = {"queries": len(sub),
-                     "same_flag_count": round(np.mean([a["flagged"] == b["flagged"] for a, b in zip(fast, exact)]), 3),
-                     "same_poison_in_topk": round(np.mean([a["poison_in_topk"] == b["poison_in_topk"]
-                                                           for a, b in zip(fast, exact)]), 3),
-                     "fast_ms": round(float(np.mean([r["latency_ms"] for r in fast])), 1),
+        # The fast method re-encodes only windows whose first-order estimate nears delta; a lower screen_margin
+        # checks more of them: the trade between agreeing with exact and time, measured on the same queries.
+        wide = run_queries(client, sub, {"ragpart": OFF, "ragmask": {"enabled": True, "method": "fast",
+                                                                      "screen_margin": 0.1}, "echo": OFF},
+                           args.k, poison_docs, gold_docs)
+        agreement = {"queries": len(sub), "exact_flags": sum(r["flagged"] for r in exact),
                      "exact_ms": round(float(np.mean([r["latency_ms"] for r in exact])), 1)}
+        for label, rows in (("fast", fast), ("fast_margin_0.1", wide)):
+            found = sum(len(set(a["flagged_ids"]) & set(b["flagged_ids"])) for a, b in zip(rows, exact))
+            agreement[label] = {
+                "same_flag_count": round(np.mean([a["flagged"] == b["flagged"] for a, b in zip(rows, exact)]), 3),
+                "same_poison_in_topk": round(np.mean([a["poison_in_topk"] == b["poison_in_topk"]
+                                                      for a, b in zip(rows, exact)]), 3),
+                "flags": sum(r["flagged"] for r in rows),
+                "recall_of_exact_flags": round(found / max(agreement["exact_flags"], 1), 3),
+                "ms": round(float(np.mean([r["latency_ms"] for r in rows])), 1),
+                "p50_ms": round(float(np.median([r["latency_ms"] for r in rows])), 1)}
         nq = [t for t in targets if t["set"] == "nq"]
         delta_sweep = {}
         for delta in (0.05, 0.1, 0.15, 0.2):

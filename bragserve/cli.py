@@ -336,6 +336,9 @@ BENCHMARKS = {
              "bragserve bench perf --quick"),
     "load": ("Sustained mixed load on loopback: throughput, p99, consistency; see benchmarks/load.py.",
              "bragserve bench load --seconds 30 --clients 1,4,8"),
+    "gates-llm": ("What the write-back gates accept and stop from an abstractive LLM vs the extractive generator; "
+                  "see benchmarks/gates_llm.py.",
+                  "bragserve bench gates-llm --squad ../shared/data/squad/dev-v1.1.json --questions 200"),
 }
 
 

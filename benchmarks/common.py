@@ -124,6 +124,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_ready(proc: subprocess.Popen, url: str, seconds: float, what: str) -> None:
+    """Until ``url`` answers 200; a process that exits first is an error naming its exit code, not a timeout."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{what} not ready after {seconds:.0f} s")
+
+
 @dataclass
 class Server:
     """A real `bragserve serve` on loopback, for benchmarks that measure over HTTP."""
@@ -143,17 +158,8 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "bragserve", "serve", "--index", str(self.index_dir),
                                       "--port", str(self.port), *self.args], stdout=log, stderr=subprocess.STDOUT,
                                      cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=5).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        raise TimeoutError("server not ready")
+        wait_ready(self.proc, self.url + "/readyz", 300, "bragserve server")
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc and self.proc.poll() is None:

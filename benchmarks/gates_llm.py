@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from benchmarks.common import ROOT, Server, free_port, machine, pyplot, save_plot, table, write_results
+from benchmarks.common import ROOT, Server, free_port, machine, pyplot, save_plot, table, wait_ready, write_results
 from benchmarks.growth import f1, load_squad, normalize, streams
 
 GENERATORS = ("extractive", "llm")
@@ -60,16 +60,8 @@ class LlamaServer:
                                       "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
                                       "--model_alias", "smollm2"], stdout=self.log.open("w"),
                                      stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"llama.cpp server exited with {self.proc.returncode}: {self.log}")
-            try:
-                if httpx.get(self.url + "/models", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.5)
-        raise TimeoutError("llama.cpp server not ready")
+        wait_ready(self.proc, self.url + "/models", 180, f"llama.cpp server (log: {self.log})")
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc and self.proc.poll() is None:

@@ -18,6 +18,7 @@ Afterwards the re-ask partners are asked (retrieval only) on each grown corpus a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -151,19 +152,20 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         llm_policy = work / "open-llm.toml"
-        llm_policy.write_text(policy_text.replace('generator = "extractive"', 'generator = "openai_compat"', 1))
+        llm_text = policy_text.replace('generator = "extractive"', 'generator = "openai_compat"', 1)
+        if llm_text == policy_text:  # never measure the extractive generator twice under the LLM's name
+            raise SystemExit("policies/open.toml no longer names generator = \"extractive\": update gates_llm.py")
+        llm_policy.write_text(llm_text)
         base = work / "base"
         with Server(base, args=("--policy", str(ROOT / "policies/open.toml"))) as server, \
                 httpx.Client(base_url=server.url, timeout=600) as http:
             for i in range(0, len(docs), 64):
                 http.post("/documents", json={"documents": docs[i:i + 64]}).raise_for_status()
             static = reask_recall(server.url, reask, args.k)
-        llm = None if args.llm_url else LlamaServer(work / "llama.log")
-        try:
-            if llm:
-                llm.__enter__()
-            os.environ.update(BRAGSERVE_OPENAI_BASE_URL=args.llm_url or llm.url,  # type: ignore[union-attr]
-                              BRAGSERVE_OPENAI_MODEL=args.llm_model, BRAGSERVE_OPENAI_MAX_TOKENS=str(args.max_tokens))
+        with contextlib.ExitStack() as stack:  # the llama.cpp server only when no endpoint was given
+            url = args.llm_url or stack.enter_context(LlamaServer(work / "llama.log")).url
+            os.environ.update(BRAGSERVE_OPENAI_BASE_URL=url, BRAGSERVE_OPENAI_MODEL=args.llm_model,
+                              BRAGSERVE_OPENAI_MAX_TOKENS=str(args.max_tokens))
             for name in GENERATORS:
                 index = work / name
                 shutil.copytree(base, index)
@@ -174,9 +176,6 @@ def main(argv: list[str] | None = None) -> dict:
                         f"{r['decision']}:{r['reason']}" for r in rows), "recall": reask_recall(server.url, reask,
                                                                                                 args.k)}
                 print(f"{name}: {len(rows)} answers in {sum(seconds):.0f} s", flush=True)
-        finally:
-            if llm:
-                llm.__exit__()
     summary = [{"generator": "static (no write-back)", "answers": 0, "re-ask R@5 after": static["recall"],
                 "re-ask R@5 (derived)": static["recall_derived"]}]
     summary += [summarise(n, results[n]["rows"], results[n]["seconds"], results[n]["recall"]) for n in GENERATORS]

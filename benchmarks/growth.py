@@ -168,10 +168,12 @@ class Run:
     def is_generated(self, passage: dict) -> bool:
         return passage["source"] == "writeback" or passage["doc_id"].startswith("naive-")
 
-    def measure(self, tests: list[dict], k: int, exposure: Counter[str]) -> dict:
+    def measure(self, tests: list[dict], k: int, exposure: Counter[str], generate: bool = True) -> dict:
+        """``generate=False`` measures retrieval alone (the answer metrics are then 0): for a slow generator."""
         rows = []
         for q in tests:
-            r = self.http.post("/query", json={"query": q["question"], "k": k, "writeback": False})
+            r = self.http.post("/query", json={"query": q["question"], "k": k, "writeback": False,
+                                               "generate": generate})
             r.raise_for_status()
             body = r.json()
             passages = body["passages"]

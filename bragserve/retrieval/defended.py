@@ -98,9 +98,9 @@ class DefendedRetriever:
         if echo_query is not None and (skipped := self._echo_skipped(echo_query, policy)):
             report.echo = {"threshold": policy.echo.threshold, "candidates": 0, "removed": [], "skipped": skipped}
             echo_query = None
-        use_echo = echo_query is not None
         mask_candidates = math.ceil(policy.ragmask.alpha * k)
-        want = max(k, mask_candidates if use_mask else k, math.ceil(policy.echo.candidates * k) if use_echo else k)
+        want = max(k, mask_candidates if use_mask else k,
+                   math.ceil(policy.echo.candidates * k) if echo_query is not None else k)
         started = time.perf_counter()
         if policy.ragpart.enabled:
             rows = self._ragpart(q, want, policy, max_generated, report)

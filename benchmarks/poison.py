@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--per-set", type=int, default=None, help="target queries per data set")
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--policy", type=Path, default=Path(__file__).resolve().parent.parent / "policies/default.toml",
+                    help="the policy served (defences per request are overridden on top of it)")
+    ap.add_argument("--name", default=None, help="results file name (default: poison, or poison_quick)")
     args = ap.parse_args(argv)
     per_set = args.per_set or (10 if args.quick else 50)
     params = {"per_set": per_set, "k": args.k, "seed": args.seed, "poisons_per_target": 5,
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
     from bragserve.service import Service
 
     targets, clean = load(args.data, per_set, params["squad_paragraphs"], args.seed)
-    policy, source = load_policy(Path(__file__).resolve().parent.parent / "policies/default.toml")
+    policy, source = load_policy(args.policy)
     settings = Settings(index_dir=Path(tempfile.mkdtemp(prefix="bragserve-poison-")))
     service = Service.open(settings, policy, source)
     t0 = time.time()
@@ -319,7 +322,7 @@ def main(argv: list[str] | None = None) -> dict:
                    "views_k_sweep_nq": {str(k): v for k, v in k_sweep.items()}, "laundering": laundering,
                    "seconds": {"poison_generation": round(poison_seconds, 1), "ingest": round(ingest_seconds, 1),
                                "total": round(service_time, 1)}})
-    name = "poison_quick" if args.quick else "poison"
+    name = args.name or ("poison_quick" if args.quick else "poison")
     write_results(name, result, summary)
     print(table(summary, ["screen", "defence", "attack", "n", "asr", "asr_any", "sr", "e2e_asr", "latency_ms"]))
     print("ingest screening:", json.dumps(screen))

@@ -110,6 +110,10 @@ class AttributionPolicy(_Section):
                                                              "many passages retrieved for the query.")
     min_citation_support: float = Field(0.5, ge=0, le=1, description="Every citation of a sentence must entail it "
                                                                      "at least this much (no padding citations).")
+    prefilter_similarity: float = Field(0.4, ge=-1, le=1, description="When a sentence's citations do not entail "
+                                                                      "it, only retrieved chunks at least this "
+                                                                      "similar to it are scored as its real source "
+                                                                      "(on SQuAD every one was >= 0.53).")
 
 
 class NoveltyPolicy(_Section):
@@ -134,6 +138,13 @@ class ContradictionPolicy(_Section):
                                                          "sentence in the whole corpus beyond those the query "
                                                          "retrieved: a poisoned query retrieves only the poisons, and "
                                                          "the clean source that contradicts them is out of its top-k.")
+    pair_search: Literal["fragments", "sentences"] = Field(
+        "fragments", description="How the sentences about the same thing are found: by the fragment vectors stored "
+                                 "at ingest (no encoder pass; chunks without fragments fall back) or by encoding "
+                                 "every candidate chunk's sentences.")
+    fragment_similarity: float = Field(0.6, ge=-1, le=1, description="pair_search = fragments: a fragment at least "
+                                                                     "this similar to an answer sentence makes the "
+                                                                     "sentences it overlaps a premise.")
 
 
 class LoopPolicy(_Section):

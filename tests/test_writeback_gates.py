@@ -139,11 +139,15 @@ PLANTED = [
 ]
 
 
-@pytest.mark.parametrize("neighbours, decision", [(1, "review"), (0, "accepted")])
-def test_contradiction_looks_beyond_what_the_query_retrieved(make_client, settings, neighbours, decision) -> None:
-    """Under a poisoning attack the query retrieves only the poisons; the clean source is the answer's neighbour."""
+@pytest.mark.parametrize("neighbours, pair_search, decision", [(1, "fragments", "review"),
+                                                                (1, "sentences", "review"),
+                                                                (0, "fragments", "accepted")])
+def test_contradiction_looks_beyond_what_the_query_retrieved(make_client, settings, neighbours, pair_search,
+                                                             decision) -> None:
+    """Under a poisoning attack the query retrieves only the poisons; the clean source is the answer's neighbour.
+    Found by the stored fragment vectors (default) or by encoding every candidate's sentences."""
     policy = Policy(attribution=AttributionPolicy(retrievable_k=2), contradiction=ContradictionPolicy(
-        neighbours=neighbours))
+        neighbours=neighbours, pair_search=pair_search))
     client = make_client(settings, policy)
     ingest(client, PLANTED)
     query = "When did the Harbour Bridge open to traffic?"
@@ -153,6 +157,9 @@ def test_contradiction_looks_beyond_what_the_query_retrieved(make_client, settin
     assert result["decision"] == decision, result
     if decision == "review":
         assert result["reason"] == "contradiction" and chunk_of(client, "guide") in result["message"]
+        gate = next(g for g in result["gates"] if g["name"] == "contradiction")
+        by_fragments = gate["details"]["searched_by_fragments"]
+        assert by_fragments == (gate["details"]["chunks_screened"] if pair_search == "fragments" else 0), gate
 
 
 def test_an_answer_stitched_from_disagreeing_sources_is_queued(client) -> None:

@@ -9,7 +9,9 @@ number per answer, to bound the NLI cost; passage sentences are already cached b
 extractive generator. Splitting and encoding every other retrieved chunk was most of
 the gate time (17 chunks for POST /writebacks), so chunks whose stored embedding is
 far from every answer sentence are skipped first: a chunk that holds a sentence about
-the same thing is itself similar to it (``prefilter_similarity``).
+the same thing is itself similar to it (``prefilter_similarity``). Even so, encoding the
+sentences left was 80% of the gate time, so by default (``pair_search = "fragments"``)
+the search reads the fragment vectors RAGPart stored at ingest instead of encoding.
 
 The chunks checked are not only those the query retrieved but also the active chunks
 nearest each answer sentence in the whole corpus (``neighbours``): PoisonedRAG plants
@@ -27,24 +29,32 @@ from bragserve.config import ContradictionPolicy
 from bragserve.embedding import Embedder
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import GateResult
+from bragserve.retrieval.features import fragment_spans
 from bragserve.generation.base import Passage
 from bragserve.store.corpus import ChunkRow, Corpus
 from bragserve.store.live_index import LiveIndex
 from bragserve.text import CitedSentence, split_sentences
 
 
+Pair = tuple[float, int, str, str]  # (similarity, answer sentence, chunk id, premise window)
+
+
 def _windows(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passages: list[Passage],
-             embedder: Embedder, min_similarity: float) -> list[tuple[float, int, str, str]]:
+             embedder: Embedder, policy: ContradictionPolicy, fragments: dict[str, np.ndarray]) -> list[Pair]:
     """(similarity, answer sentence, chunk id, premise window) for every pair about the same thing.
 
     A chunk cited by one sentence is a premise for the others: an extractive answer that
     stitches "opened in 1932" from one source to "first crossed in 1950" from another
-    contradicts itself, whichever source is right."""
-    split = [(p, split_sentences(p.text)) for p in passages]
+    contradicts itself, whichever source is right. Chunks with stored fragment vectors are
+    searched by those; the others have their sentences encoded."""
+    out = [pair for p in passages if p.chunk_id in fragments
+           for pair in _fragment_pairs(sentences, sentence_vectors, p, fragments[p.chunk_id],
+                                       policy.fragment_similarity)]
+    split = [(p, split_sentences(p.text)) for p in passages if p.chunk_id not in fragments]
     split = [(p, parts) for p, parts in split if parts]
     # One encoder call for every passage sentence: per-passage calls cost more than the encoding.
     vectors = embedder.encode_cached([s.text for _, parts in split for s in parts])
-    out, offset = [], 0
+    offset = 0
     for passage, parts in split:
         sims = sentence_vectors @ vectors[offset:offset + len(parts)].T
         offset += len(parts)
@@ -52,13 +62,40 @@ def _windows(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passa
             if passage.chunk_id in sentences[i].citations:  # its own source entails it (grounding checked that)
                 continue
             j = int(np.argmax(sims[i]))
-            if sims[i, j] >= min_similarity:
+            if sims[i, j] >= policy.min_similarity:
                 window = " ".join(s.text for s in parts[max(0, j - 1):j + 2])
                 out.append((float(sims[i, j]), i, passage.chunk_id, window))
     return sorted(out, key=lambda x: -x[0])
 
 
-def _spread(pairs: list[tuple[float, int, str, str]]) -> list[tuple[float, int, str, str]]:
+def _fragment_pairs(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passage: Passage,
+                    fragments: np.ndarray, min_similarity: float) -> list[Pair]:
+    """The pair search on the fragment vectors RAGPart stores at ingest. Encoding every candidate chunk's sentences
+    was 80% of the gate time on SQuAD (60-125 sentences per answer, ~9 ms each on 2 cores); the fragments cost
+    one SQLite read. The premise has the sentence-search shape: the sentence holding most of the closest fragment,
+    with one sentence either side (the bare overlapped text, cut mid-sentence, dilutes what NLI sees)."""
+    sims = sentence_vectors @ fragments.astype(np.float32).T
+    spans = fragment_spans(passage.text, len(fragments))
+    parts = split_sentences(passage.text)
+    out = []
+    for i in range(len(sentences)):
+        if passage.chunk_id in sentences[i].citations:
+            continue
+        j = int(np.argmax(sims[i]))
+        if sims[i, j] < min_similarity:
+            continue
+        start, end = spans[j]
+        overlap = [min(end, s.end) - max(start, s.start) for s in parts]
+        if not parts or max(overlap) <= 0:
+            window = passage.text[start:end]
+        else:
+            anchor = int(np.argmax(overlap))
+            window = " ".join(s.text for s in parts[max(0, anchor - 1):anchor + 2])
+        out.append((float(sims[i, j]), i, passage.chunk_id, window))
+    return out
+
+
+def _spread(pairs: list[Pair]) -> list[Pair]:
     """Every chunk's closest pair first, then every chunk's second, and so on (closest first within a round).
 
     By similarity alone, the near-identical poisons an answer was built from (one pair per
@@ -98,21 +135,25 @@ def as_passage(row: ChunkRow, score: float, rank: int) -> Passage:
 
 def contradiction_gate(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passages: list[Passage],
                        passage_vectors: np.ndarray, embedder: Embedder, nli: NLIModel,
-                       policy: ContradictionPolicy) -> GateResult:
-    """``passage_vectors`` are the stored chunk embeddings of ``passages``, row for row."""
+                       policy: ContradictionPolicy, fragments: dict[str, np.ndarray] | None = None) -> GateResult:
+    """``passage_vectors`` are the stored chunk embeddings of ``passages``, row for row; ``fragments`` the stored
+    fragment vectors by chunk id (``pair_search = "fragments"``; chunks without are searched by sentence)."""
     if not policy.enabled or not passages or not sentences:
         return GateResult("contradiction", True, 0.0, None, {"checked": 0})
     near = (sentence_vectors @ passage_vectors.T).max(axis=0) >= policy.prefilter_similarity
     candidates = [p for p, keep in zip(passages, near) if keep]
-    pairs = _spread(_windows(sentences, sentence_vectors, candidates, embedder, policy.min_similarity))
+    fragments = fragments or {}
+    pairs = _spread(_windows(sentences, sentence_vectors, candidates, embedder, policy, fragments))
     pairs = pairs[:policy.max_pairs]
+    searched = {"chunks_screened": len(candidates),
+                "searched_by_fragments": sum(p.chunk_id in fragments for p in candidates)}
     if not pairs:
-        return GateResult("contradiction", True, 0.0, None, {"checked": 0, "chunks_screened": len(candidates)})
+        return GateResult("contradiction", True, 0.0, None, {"checked": 0, **searched})
     probs = nli.probabilities([(window, sentences[i].text) for _, i, _, window in pairs])
     worst = int(np.argmax(probs[:, 2]))
     score = float(probs[worst, 2])
     similarity, i, chunk, _ = pairs[worst]
-    details = {"checked": len(pairs), "chunks_screened": len(candidates), "chunk": chunk, "sentence": i,
+    details = {"checked": len(pairs), **searched, "chunk": chunk, "sentence": i,
                "similarity": round(similarity, 4), "min_probability": policy.min_probability}
     if score >= policy.min_probability:
         return GateResult("contradiction", False, round(score, 4),

@@ -59,7 +59,11 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
     in_band = False
     if not grounding.passed:
         others = {cid: p.text for cid, p in candidate.retrieved.items() if cid not in cited}
-        wrong_source = misattributed(sentences, per_sentence, policy.grounding.min, others, nli)
+        other_vids = np.array([parse_chunk_id(cid) for cid in others], dtype=np.int64)
+        similarity = (embedder.encode_cached([s.text for s in sentences])
+                      @ corpus.embeddings(other_vids, embedder.dim).T)
+        wrong_source = misattributed(sentences, per_sentence, policy.grounding.min, others, nli, similarity,
+                                     policy.attribution.prefilter_similarity)
         if wrong_source is not None:
             gates.append(wrong_source)
             return _verdict("rejected", wrong_source, gates, sentences, vids=cited_vids)
@@ -103,12 +107,16 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
         own = [as_passage(lookup[v], 1.0, 0) for v in cited_vids] if len(cited_vids) > 1 else []
         others += own + neighbourhood(sentence_vectors, policy.contradiction.neighbours, index, corpus,
                                       cited | set(candidate.retrieved))
-        other_vectors = corpus.embeddings(np.array([parse_chunk_id(p.chunk_id) for p in others], dtype=np.int64),
-                                          embedder.dim)
+        other_vids = [parse_chunk_id(p.chunk_id) for p in others]
+        other_vectors = corpus.embeddings(np.array(other_vids, dtype=np.int64), embedder.dim)
+        fragments = {}
+        if policy.contradiction.pair_search == "fragments":
+            stored = corpus.fragments(sorted({v for v in other_vids if v is not None}), embedder.dim)
+            fragments = {p.chunk_id: stored[v] for p, v in zip(others, other_vids) if v in stored}
     else:
-        other_vectors = np.zeros((0, embedder.dim))
+        other_vectors, fragments = np.zeros((0, embedder.dim)), {}
     contradiction = contradiction_gate(sentences, sentence_vectors, others, other_vectors, embedder, nli,
-                                       policy.contradiction)
+                                       policy.contradiction, fragments)
     gates.append(contradiction)
     if not contradiction.passed:
         return _verdict("review", contradiction, gates, sentences, depth=depth, vector=vector, vids=cited_vids)

@@ -9,6 +9,7 @@ that reads them from SQLite instead of re-running the encoder.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,13 +30,29 @@ class ChunkFeatures:
     window_stride: int
 
 
+def _bounds(n_words: int, n: int) -> list[tuple[int, int]]:
+    """Word ranges of the N fragments; a chunk shorter than N words repeats its words."""
+    if n_words < n:
+        return [(i % n_words, i % n_words + 1) if n_words else (0, 0) for i in range(n)]
+    bounds = np.linspace(0, n_words, n + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def fragment_texts(text: str, n: int) -> list[str]:
-    """N contiguous fragments, near-equal by words; a chunk shorter than N words repeats its words."""
+    """N contiguous fragments, near-equal by words."""
     words = text.split()
-    if len(words) < n:
-        return [words[i % len(words)] if words else text for i in range(n)]
-    bounds = np.linspace(0, len(words), n + 1).round().astype(int)
-    return [" ".join(words[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    if not words:
+        return [text] * n
+    return [" ".join(words[a:b]) for a, b in _bounds(len(words), n)]
+
+
+def fragment_spans(text: str, n: int) -> list[tuple[int, int]]:
+    """Character span in ``text`` of each fragment ``fragment_texts`` cuts, so a stored fragment vector can be
+    traced back to the sentences it covers."""
+    words = [m.span() for m in re.finditer(r"\S+", text)]
+    if not words:
+        return [(0, len(text))] * n
+    return [(words[a][0], words[b - 1][1]) for a, b in _bounds(len(words), n)]
 
 
 class FeatureEncoder:

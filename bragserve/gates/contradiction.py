@@ -33,7 +33,7 @@ from bragserve.retrieval.features import fragment_spans
 from bragserve.generation.base import Passage
 from bragserve.store.corpus import ChunkRow, Corpus
 from bragserve.store.live_index import LiveIndex
-from bragserve.text import CitedSentence, split_sentences
+from bragserve.text import CitedSentence, Sentence, split_sentences
 
 
 Pair = tuple[float, int, str, str]  # (similarity, answer sentence, chunk id, premise window)
@@ -45,53 +45,48 @@ def _windows(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passa
 
     A chunk cited by one sentence is a premise for the others: an extractive answer that
     stitches "opened in 1932" from one source to "first crossed in 1950" from another
-    contradicts itself, whichever source is right. Chunks with stored fragment vectors are
-    searched by those; the others have their sentences encoded."""
-    out = [pair for p in passages if p.chunk_id in fragments
-           for pair in _fragment_pairs(sentences, sentence_vectors, p, fragments[p.chunk_id],
-                                       policy.fragment_similarity)]
-    split = [(p, split_sentences(p.text)) for p in passages if p.chunk_id not in fragments]
-    split = [(p, parts) for p, parts in split if parts]
-    # One encoder call for every passage sentence: per-passage calls cost more than the encoding.
-    vectors = embedder.encode_cached([s.text for _, parts in split for s in parts])
+    contradicts itself, whichever source is right.
+
+    Chunks with stored fragment vectors are searched by those: encoding every candidate
+    chunk's sentences was 80% of the gate time on SQuAD (60-125 sentences per answer, ~9 ms
+    each on 2 cores), the fragments cost one SQLite read. A fragment stands for the sentence
+    holding most of it; the premise is that sentence with one either side either way (the
+    bare fragment, cut mid-sentence, dilutes what NLI sees)."""
+    out: list[Pair] = []
+    by_sentence = []
+    for passage in passages:
+        parts = split_sentences(passage.text)
+        if not parts:
+            continue
+        if passage.chunk_id in fragments:
+            stored = fragments[passage.chunk_id]
+            sims = sentence_vectors @ stored.astype(np.float32).T
+            anchors = [int(np.argmax([min(end, s.end) - max(start, s.start) for s in parts]))
+                       for start, end in fragment_spans(passage.text, len(stored))]
+            out += _best_windows(sentences, sims, anchors, passage.chunk_id, parts, policy.fragment_similarity)
+        else:
+            by_sentence.append((passage, parts))
+    # One encoder call for every sentence searched that way: per-passage calls cost more than the encoding.
+    vectors = embedder.encode_cached([s.text for _, parts in by_sentence for s in parts])
     offset = 0
-    for passage, parts in split:
+    for passage, parts in by_sentence:
         sims = sentence_vectors @ vectors[offset:offset + len(parts)].T
         offset += len(parts)
-        for i in range(len(sentences)):
-            if passage.chunk_id in sentences[i].citations:  # its own source entails it (grounding checked that)
-                continue
-            j = int(np.argmax(sims[i]))
-            if sims[i, j] >= policy.min_similarity:
-                window = " ".join(s.text for s in parts[max(0, j - 1):j + 2])
-                out.append((float(sims[i, j]), i, passage.chunk_id, window))
+        out += _best_windows(sentences, sims, list(range(len(parts))), passage.chunk_id, parts, policy.min_similarity)
     return sorted(out, key=lambda x: -x[0])
 
 
-def _fragment_pairs(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passage: Passage,
-                    fragments: np.ndarray, min_similarity: float) -> list[Pair]:
-    """The pair search on the fragment vectors RAGPart stores at ingest. Encoding every candidate chunk's sentences
-    was 80% of the gate time on SQuAD (60-125 sentences per answer, ~9 ms each on 2 cores); the fragments cost
-    one SQLite read. The premise has the sentence-search shape: the sentence holding most of the closest fragment,
-    with one sentence either side (the bare overlapped text, cut mid-sentence, dilutes what NLI sees)."""
-    sims = sentence_vectors @ fragments.astype(np.float32).T
-    spans = fragment_spans(passage.text, len(fragments))
-    parts = split_sentences(passage.text)
+def _best_windows(sentences: list[CitedSentence], sims: np.ndarray, anchors: list[int], chunk_id: str,
+                  parts: list[Sentence], min_similarity: float) -> list[Pair]:
+    """Per answer sentence, the chunk's closest unit (a sentence, or a fragment standing for ``anchors[j]``)."""
     out = []
     for i in range(len(sentences)):
-        if passage.chunk_id in sentences[i].citations:
+        if chunk_id in sentences[i].citations:  # its own source entails it (grounding checked that)
             continue
         j = int(np.argmax(sims[i]))
-        if sims[i, j] < min_similarity:
-            continue
-        start, end = spans[j]
-        overlap = [min(end, s.end) - max(start, s.start) for s in parts]
-        if not parts or max(overlap) <= 0:
-            window = passage.text[start:end]
-        else:
-            anchor = int(np.argmax(overlap))
-            window = " ".join(s.text for s in parts[max(0, anchor - 1):anchor + 2])
-        out.append((float(sims[i, j]), i, passage.chunk_id, window))
+        if sims[i, j] >= min_similarity:
+            anchor = anchors[j]
+            out.append((float(sims[i, j]), i, chunk_id, " ".join(s.text for s in parts[max(0, anchor - 1):anchor + 2])))
     return out
 
 

@@ -144,7 +144,8 @@ class ContradictionPolicy(_Section):
                                  "every candidate chunk's sentences.")
     fragment_similarity: float = Field(0.6, ge=-1, le=1, description="pair_search = fragments: a fragment at least "
                                                                      "this similar to an answer sentence makes the "
-                                                                     "sentences it overlaps a premise.")
+                                                                     "sentence holding most of it (with one either "
+                                                                     "side) a premise.")
 
 
 class LoopPolicy(_Section):

@@ -29,8 +29,8 @@ from bragserve.config import ContradictionPolicy
 from bragserve.embedding import Embedder
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import GateResult
-from bragserve.retrieval.features import fragment_spans
 from bragserve.generation.base import Passage
+from bragserve.retrieval.features import fragment_spans
 from bragserve.store.corpus import ChunkRow, Corpus
 from bragserve.store.live_index import LiveIndex
 from bragserve.text import CitedSentence, Sentence, split_sentences

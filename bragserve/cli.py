@@ -334,6 +334,9 @@ BENCHMARKS = {
                        "bragserve bench growth-ceiling --squad ../shared/data/squad/dev-v1.1.json"),
     "perf": ("Ingest, latency per defence, gates, txtai peer, floor, memory and scaling; see benchmarks/perf.py.",
              "bragserve bench perf --quick"),
+    "ragpart": ("RAGPart search by fragment scores vs FAISS view indexes (fp32/fp16/sq8): latency, memory, recall; "
+                "see benchmarks/ragpart.py.",
+                "bragserve bench ragpart --sizes 2000,10000"),
     "load": ("Sustained mixed load on loopback: throughput, p99, consistency; see benchmarks/load.py.",
              "bragserve bench load --seconds 30 --clients 1,4,8"),
     "gates-llm": ("What the write-back gates accept and stop from an abstractive LLM vs the extractive generator; "

@@ -170,7 +170,13 @@ class RagPartPolicy(_Section):
     mode: Literal["vote", "intersection"] = Field("vote", description="Rank by views that retrieved a chunk "
                                                                       "(ties: best rank), or keep only chunks every "
                                                                       "view retrieved.")
-    encoding: Literal["fp32", "fp16", "sq8"] = Field("fp16", description="Storage of the view vectors in memory.")
+    index: Literal["fragments", "views"] = Field(
+        "fragments", description="How the views are searched (set per server, not per request): fragments = score "
+                                 "every chunk's N fragment vectors with one product and sum them into exact view "
+                                 "cosines (N fp32 vectors per chunk in memory); views = one FAISS index per view "
+                                 "(C(N, k) vectors per chunk, stored as `encoding`).")
+    encoding: Literal["fp32", "fp16", "sq8"] = Field("fp16", description="index = views: storage of the view "
+                                                                         "vectors in memory.")
 
 
 class RagMaskPolicy(_Section):

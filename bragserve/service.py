@@ -30,7 +30,7 @@ from bragserve.retrieval.defended import DefenceReport, DefendedRetriever
 from bragserve.store.exposure import ExposureCounter
 from bragserve.retrieval.features import ChunkFeatures, FeatureEncoder
 from bragserve.retrieval.ragmask import RagMask
-from bragserve.retrieval.ragpart import RagPartViews
+from bragserve.retrieval.ragpart import ragpart_index
 from bragserve.pagination import decode_cursor, encode_cursor
 from bragserve.store import lineage
 from bragserve.store.corpus import ChunkRow, Corpus, DocumentRow, NewChunk
@@ -84,8 +84,8 @@ class Service:
         self._lock = lock
         self._write_lane = threading.Lock()
         self.features = FeatureEncoder(embedder)
-        self.views = RagPartViews(corpus, fragments=policy.ragpart.fragments, dim=embedder.dim,
-                                  encoding=policy.ragpart.encoding)
+        self.views = ragpart_index(corpus, fragments=policy.ragpart.fragments, dim=embedder.dim,
+                                   index=policy.ragpart.index, encoding=policy.ragpart.encoding)
         self.retriever = DefendedRetriever(corpus=corpus, index=index, views=self.views,
                                            mask=RagMask(self.features.tokens), dim=embedder.dim)
         self.loop = WritebackLoop(policy=policy, corpus=corpus, index=index, embedder=embedder, nli=nli,
@@ -166,9 +166,9 @@ class Service:
                                     window_stride=self.policy.ragmask.stride)
 
     def prebuild_views(self) -> None:
-        """Build the RAGPart views at start-up when the policy uses them (else on first use)."""
+        """Build the RAGPart search at start-up when the policy uses it (else on first use)."""
         if self.policy.ragpart.enabled:
-            self.views.views(self.policy.ragpart.views_k)
+            self.views.prepare(self.policy.ragpart.views_k)
 
     def ingest(self, *, documents: list[NewDocument], actor: str = LOCAL_ACTOR) -> list[IngestedDocument]:
         prepared = prepare(documents, self.settings, self.policy.chunking)
@@ -316,6 +316,11 @@ class Service:
         if policy.ragpart.enabled and policy.ragpart.fragments != self.views.n:
             raise InvalidInput(f"this corpus stores {self.views.n} fragments per chunk; ragpart.fragments cannot "
                                "change per request", code="invalid_defences")
+        served = self.policy.ragpart
+        if (policy.ragpart.index, policy.ragpart.encoding) != (served.index, served.encoding):
+            raise InvalidInput(f"ragpart.index and ragpart.encoding are set per server ({served.index}, "
+                               f"{served.encoding}): restart with another policy to change them",
+                               code="invalid_defences")
         cap = math.floor(policy.loop.max_generated_share * k + 1e-9)
         passages, report = self.retriever.retrieve(query_vector, k, policy, cap, ragmask_method, query)
         self.exposure.record(int(p.chunk_id[1:]) for p in passages)

@@ -20,7 +20,7 @@ from bragserve.config import Policy
 from bragserve.generation.base import Passage
 from bragserve.retrieval.dense import admit, dense_rows
 from bragserve.retrieval.ragmask import Candidate, RagMask
-from bragserve.retrieval.ragpart import RagPartViews, rank_votes
+from bragserve.retrieval.ragpart import FragmentScores, RagPartViews, rank_votes
 from bragserve.store.corpus import ChunkRow, Corpus, chunk_id
 from bragserve.store.live_index import LiveIndex
 from bragserve.text import query_echo, reads_as_question, words
@@ -42,8 +42,8 @@ class DefenceReport:
 
 
 class DefendedRetriever:
-    def __init__(self, *, corpus: Corpus, index: LiveIndex, views: RagPartViews | None, mask: RagMask,
-                 dim: int) -> None:
+    def __init__(self, *, corpus: Corpus, index: LiveIndex, views: FragmentScores | RagPartViews | None,
+                 mask: RagMask, dim: int) -> None:
         self.corpus, self.index, self.views, self.mask, self.dim = corpus, index, views, mask, dim
 
     def _ragpart(self, q: np.ndarray, want: int, policy: Policy, max_generated: int | None,
@@ -57,8 +57,8 @@ class DefendedRetriever:
         rows = self.corpus.chunks_by_vids([v.vid for v in votes])
         chosen = admit(rows, [v.vid for v in votes], want, max_generated)
         by_vid = {v.vid: v for v in votes}
-        report.ragpart = {"views": len(hits), "fragments": rp.fragments, "views_k": rp.views_k, "mode": rp.mode,
-                          "depth": depth, "indexed_chunks": self.views.count(),
+        report.ragpart = {"index": self.views.kind, "views": len(hits), "fragments": rp.fragments,
+                          "views_k": rp.views_k, "mode": rp.mode, "depth": depth, "indexed_chunks": self.views.count(),
                           "votes": {r.id: by_vid[r.vid].votes for r in chosen}}
         return chosen
 

@@ -1,10 +1,18 @@
 """RAGPart retrieval (ALGORITHMS.md §2): C(N, k) views of mean fragment embeddings, ranked by vote.
 
-The views live in memory only and are rebuilt from the fragment embeddings stored in
-SQLite, so they can never disagree with the corpus after a crash and a change of k
-costs no re-encoding. Each view is a FAISS index keyed by chunk vid; the compact
-encodings (float16, 8-bit scalar quantisation) trade a little recall for 2-4x less
-memory, and the benchmark measures how little.
+Both searches live in memory only and are rebuilt from the fragment embeddings stored
+in SQLite, so they can never disagree with the corpus after a crash and a change of k
+costs no re-encoding.
+
+``FragmentScores`` (the default) never builds a view: a view's vector is the normalised
+sum of k fragments, so its cosine to the query is the sum of those fragments' cosines
+divided by the sum's norm. One matrix-vector product scores the N fragments of every
+chunk; each view's score is then a sum and a division, exact, for any k, with N vectors
+per chunk in memory instead of C(N, k) (5 instead of 10 at the default N=5, k=3).
+
+``RagPartViews`` keeps one FAISS index per view, as the paper describes; its compact
+encodings (float16, 8-bit scalar quantisation) trade recall for memory, and
+``bragserve bench ragpart`` measures both searches' latency, memory and recall.
 """
 
 from __future__ import annotations
@@ -56,6 +64,8 @@ def rank_votes(hits: list[list[int]], *, intersection: bool) -> list[Vote]:
 class RagPartViews:
     """Views for every k asked so far, kept in step with the corpus by the writer lane."""
 
+    kind = "views"
+
     def __init__(self, corpus: Corpus, *, fragments: int, dim: int, encoding: str) -> None:
         self.corpus, self.n, self.dim, self.encoding = corpus, fragments, dim, encoding
         self._views: dict[int, list] = {}  # k -> one FAISS index per subset
@@ -83,6 +93,10 @@ class RagPartViews:
                 index.add_with_ids(vecs, vids)
             views.append(index)
         return views
+
+    def prepare(self, k: int) -> None:
+        """Build what a search with this k needs now rather than on the first query."""
+        self.views(k)
 
     def views(self, k: int) -> list:
         with self._lock:
@@ -138,3 +152,145 @@ class RagPartViews:
             _, ids = index.search(q, min(depth, index.ntotal))
             out.append([int(v) for v in ids[0] if v >= 0])
         return out
+
+
+def _subset_matrix(n: int, k: int) -> np.ndarray:
+    """(n, C(n, k)) 0/1 matrix: column j sums the fragments of the j-th subset, in ``combinations`` order."""
+    subsets = list(itertools.combinations(range(n), k))
+    out = np.zeros((n, len(subsets)), dtype=np.float32)
+    for j, subset in enumerate(subsets):
+        out[list(subset), j] = 1.0
+    return out
+
+
+class FragmentScores:
+    """Every view's exact cosine, from one product with the chunks' N fragment vectors (no view index).
+
+    Rows are kept dense (a removed chunk's row is filled by the last one) so a search is one
+    BLAS call over contiguous memory; per k, the norm of every view's fragment sum is kept
+    beside the rows, so a view score is ``(fragment scores @ subsets) / norms``."""
+
+    kind = "fragments"
+
+    def __init__(self, corpus: Corpus, *, fragments: int, dim: int) -> None:
+        self.corpus, self.n, self.dim = corpus, fragments, dim
+        self._lock = threading.RLock()
+        self._loaded = False
+        self._size = 0
+        self._vids = np.zeros(0, dtype=np.int64)
+        self._frags = np.zeros((0, fragments, dim), dtype=np.float32)
+        self._row: dict[int, int] = {}
+        self._subsets: dict[int, np.ndarray] = {}  # k -> (n, C(n, k))
+        self._norms: dict[int, np.ndarray] = {}  # k -> (capacity, C(n, k)) norm of each view's fragment sum
+
+    def _view_norms(self, frags: np.ndarray, k: int) -> np.ndarray:
+        sums = np.einsum("rnd,nc->rcd", frags, self._subsets[k])
+        return np.maximum(np.linalg.norm(sums, axis=2), 1e-12).astype(np.float32)
+
+    def _reserve(self, size: int) -> None:
+        if size <= len(self._vids):
+            return
+        cap = max(size, len(self._vids) * 5 // 4, 1024)  # grows by a quarter: bounded slack, amortised copies
+        vids = np.zeros(cap, dtype=np.int64)
+        vids[:self._size] = self._vids[:self._size]
+        frags = np.zeros((cap, self.n, self.dim), dtype=np.float32)
+        frags[:self._size] = self._frags[:self._size]
+        self._vids, self._frags = vids, frags
+        for k, norms in self._norms.items():
+            grown = np.ones((cap, norms.shape[1]), dtype=np.float32)
+            grown[:self._size] = norms[:self._size]
+            self._norms[k] = grown
+
+    def _put(self, vids: np.ndarray, frags: np.ndarray) -> None:
+        rows = []
+        for vid in vids.tolist():
+            row = self._row.get(vid)
+            if row is None:
+                row = self._size + sum(1 for r in rows if r >= self._size)
+                self._row[vid] = row
+            rows.append(row)
+        self._reserve(max(rows) + 1)
+        idx = np.asarray(rows, dtype=np.int64)
+        self._vids[idx] = vids
+        self._frags[idx] = frags
+        self._size = max(self._size, int(idx.max()) + 1)
+        for k in self._norms:
+            self._norms[k][idx] = self._view_norms(self._frags[idx], k)
+
+    def _load(self) -> None:
+        if not self._loaded:
+            vids, frags = self.corpus.active_fragments(self.n, self.dim)
+            if len(vids):
+                self._put(vids, frags.astype(np.float32))
+            self._loaded = True
+
+    def prepare(self, k: int) -> None:
+        with self._lock:
+            self._load()
+            if k not in self._subsets:
+                self._subsets[k] = _subset_matrix(self.n, k)
+                norms = np.ones((len(self._vids), self._subsets[k].shape[1]), dtype=np.float32)
+                norms[:self._size] = self._view_norms(self._frags[:self._size], k)
+                self._norms[k] = norms
+
+    def count(self) -> int:
+        with self._lock:
+            return self._size
+
+    def memory_bytes(self) -> int:
+        """Bytes allocated for fragment vectors and view norms (spare rows included)."""
+        with self._lock:
+            return self._frags.nbytes + sum(norms.nbytes for norms in self._norms.values())
+
+    def add(self, vids: list[int]) -> None:
+        """Add or replace chunks (fragments read from SQLite; chunks stored without fragments are skipped)."""
+        with self._lock:
+            if not vids or not self._loaded:
+                return
+            stored = self.corpus.fragments(vids, self.dim)
+            keep = [v for v in vids if v in stored and len(stored[v]) == self.n]
+            if keep:
+                self._put(np.asarray(keep, dtype=np.int64),
+                          np.stack([stored[v] for v in keep]).astype(np.float32))
+
+    def remove(self, vids: list[int]) -> None:
+        with self._lock:
+            for vid in vids:
+                row = self._row.pop(int(vid), None)
+                if row is None:
+                    continue
+                last = self._size - 1
+                if row != last:  # the last row fills the hole, so live rows stay contiguous
+                    moved = int(self._vids[last])
+                    self._vids[row], self._frags[row] = moved, self._frags[last]
+                    for norms in self._norms.values():
+                        norms[row] = norms[last]
+                    self._row[moved] = row
+                self._size = last
+
+    def search(self, query: np.ndarray, k: int, depth: int) -> list[list[int]]:
+        """Each view's ranked vids for the query (the same lists ``RagPartViews`` returns with fp32 views)."""
+        self.prepare(k)
+        with self._lock:
+            size = self._size
+            views = self._subsets[k].shape[1]
+            if size == 0 or depth <= 0:
+                return [[] for _ in range(views)]
+            q = np.asarray(query, dtype=np.float32).reshape(-1)
+            scores = (self._frags[:size].reshape(size * self.n, self.dim) @ q).reshape(size, self.n)
+            view_scores = (scores @ self._subsets[k]) / self._norms[k][:size]
+            vids = self._vids[:size].copy()
+        depth = min(depth, size)
+        top = np.argpartition(-view_scores, depth - 1, axis=0)[:depth] if depth < size else \
+            np.broadcast_to(np.arange(size)[:, None], view_scores.shape)
+        order = np.argsort(-np.take_along_axis(view_scores, top, axis=0), axis=0, kind="stable")
+        ranked = np.take_along_axis(top, order, axis=0)
+        return [vids[ranked[:, j]].tolist() for j in range(views)]
+
+
+def ragpart_index(corpus: Corpus, *, fragments: int, dim: int, index: str, encoding: str
+                  ) -> FragmentScores | RagPartViews:
+    """The policy's RAGPart search: scored from fragments (exact, N vectors per chunk) or FAISS views."""
+    if index == "fragments":
+        return FragmentScores(corpus, fragments=fragments, dim=dim)
+    return RagPartViews(corpus, fragments=fragments, dim=dim, encoding=encoding)

@@ -118,6 +118,7 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
             "answer_cites_poison": any(poison_docs.get(d) == t["query_id"] for d in cited),
             "answer_cites_any_poison": bool(cited & poison_docs.keys()),
             "flagged": len(flagged), "flagged_ids": sorted(flagged), "screened": len(screened),
+            "topk": [p["chunk_id"] for p in body["passages"]],
             "flagged_poison": sum(1 for c in flagged if chunk_doc.get(c) in poison_docs),
             "echoed": len(echoed), "echoed_poison": len(echoed & poison_docs.keys()),
             "latency_ms": (time.perf_counter() - started) * 1000,
@@ -232,19 +233,28 @@ def main(argv: list[str] | None = None) -> dict:
                 grid[f"{phase}/{name}"] = rows
 
         # RAGMask: fast vs exact decisions on the same candidates, and the delta / views_k sweeps (NQ = dev split)
+        # Flags are compared over every candidate (lazy off: a lazy screen leaves out those that cannot reach
+        # the top k); the lazy screen's rows show what a query costs as served (the same top k by construction).
         sub = targets[: (8 if args.quick else 30)]
-        fast = run_queries(client, sub, {"ragpart": OFF, "ragmask": {"enabled": True, "method": "fast"}, "echo": OFF},
-                           args.k, poison_docs, gold_docs)
-        exact = run_queries(client, sub, {"ragpart": OFF, "ragmask": {"enabled": True, "method": "exact"}, "echo": OFF},
-                            args.k, poison_docs, gold_docs)
+
+        def mask(**settings) -> dict:
+            return {"ragpart": OFF, "ragmask": {"enabled": True, "lazy": False, **settings}, "echo": OFF}
+
+        none = run_queries(client, sub, SETTINGS["none"], args.k, poison_docs, gold_docs)
+        fast = run_queries(client, sub, mask(method="fast"), args.k, poison_docs, gold_docs)
+        exact = run_queries(client, sub, mask(method="exact"), args.k, poison_docs, gold_docs)
         # The fast method re-encodes only windows whose first-order estimate nears delta; a lower screen_margin
         # checks more of them: the trade between agreeing with exact and time, measured on the same queries.
-        wide = run_queries(client, sub, {"ragpart": OFF, "ragmask": {"enabled": True, "method": "fast",
-                                                                      "screen_margin": 0.1}, "echo": OFF},
-                           args.k, poison_docs, gold_docs)
+        wide = run_queries(client, sub, mask(method="fast", screen_margin=0.1), args.k, poison_docs, gold_docs)
+        lazy = run_queries(client, sub, mask(method="fast", lazy=True), args.k, poison_docs, gold_docs)
+        lazy_exact = run_queries(client, sub, mask(method="exact", lazy=True), args.k, poison_docs, gold_docs)
+        none_p50 = float(np.median([r["latency_ms"] for r in none]))
         agreement = {"queries": len(sub), "exact_flags": sum(r["flagged"] for r in exact),
-                     "exact_ms": round(float(np.mean([r["latency_ms"] for r in exact])), 1)}
-        for label, rows in (("fast", fast), ("fast_margin_0.1", wide)):
+                     "exact_ms": round(float(np.mean([r["latency_ms"] for r in exact])), 1),
+                     "exact_p50_ms": round(float(np.median([r["latency_ms"] for r in exact])), 1),
+                     "no_defence_p50_ms": round(none_p50, 1)}
+        for label, rows in (("fast", fast), ("fast_margin_0.1", wide), ("fast_lazy", lazy),
+                            ("exact_lazy", lazy_exact)):
             found = sum(len(set(a["flagged_ids"]) & set(b["flagged_ids"])) for a, b in zip(rows, exact))
             agreement[label] = {
                 "same_flag_count": round(np.mean([a["flagged"] == b["flagged"] for a, b in zip(rows, exact)]), 3),
@@ -252,8 +262,11 @@ def main(argv: list[str] | None = None) -> dict:
                                                       for a, b in zip(rows, exact)]), 3),
                 "flags": sum(r["flagged"] for r in rows),
                 "recall_of_exact_flags": round(found / max(agreement["exact_flags"], 1), 3),
+                "same_topk_as_exact": round(np.mean([a["topk"] == b["topk"] for a, b in zip(rows, exact)]), 3),
+                "screened": sum(r["screened"] for r in rows),
                 "ms": round(float(np.mean([r["latency_ms"] for r in rows])), 1),
-                "p50_ms": round(float(np.median([r["latency_ms"] for r in rows])), 1)}
+                "p50_ms": round(float(np.median([r["latency_ms"] for r in rows])), 1),
+                "added_p50_ms": round(float(np.median([r["latency_ms"] for r in rows])) - none_p50, 1)}
         nq = [t for t in targets if t["set"] == "nq"]
         delta_sweep = {}
         for delta in (0.05, 0.1, 0.15, 0.2):

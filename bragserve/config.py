@@ -187,7 +187,12 @@ class RagMaskPolicy(_Section):
     method: Literal["fast", "exact"] = Field("fast", description="fast: first-order estimates from ingest-time "
                                                                  "token sums, exact re-encoding only for what the "
                                                                  "estimate flags; exact: re-encode every window.")
-    alpha: float = Field(2.0, ge=1, le=10, description="Candidates screened = alpha * k.")
+    alpha: float = Field(2.0, ge=1, le=10, description="Candidates screened = alpha * k (at most, when lazy).")
+    lazy: bool = Field(True, description="Screen candidates best first, only until the top k are settled: the "
+                                         "passages returned and their order are the same as when all alpha * k are "
+                                         "screened (a flag only lowers a similarity), and a candidate that cannot "
+                                         "reach the top k is listed as unscreened. false: screen all alpha * k (the "
+                                         "attack benchmark does, to count flags).")
     mask_tokens: int = Field(15, ge=1, le=128, description="m: tokens masked at once (fixed at ingest for fast).")
     stride: int = Field(8, ge=1, le=128, description="Tokens between window starts (fixed at ingest for fast).")
     delta: float = Field(0.1, ge=0, le=1, description="A window is suspicious when masking it lowers the "

@@ -99,7 +99,7 @@ def test_ragmask_flags_the_copied_question_and_fast_agrees_with_exact(defended_c
     reports = {}
     for method in ("fast", "exact"):
         body = client.post("/query", json={"query": QUESTION, "generate": False, "k": 3, "defences": {
-            "ragpart": {"enabled": False}, "ragmask": {"enabled": True, "method": method}}}).json()
+            "ragpart": {"enabled": False}, "ragmask": {"enabled": True, "method": method, "lazy": False}}}).json()
         mask = body["defences"]["ragmask"]
         assert mask["method"] == method and len(mask["screened"]) == 6
         reports[method] = mask
@@ -110,6 +110,33 @@ def test_ragmask_flags_the_copied_question_and_fast_agrees_with_exact(defended_c
         assert planted[0]["similarity_after"] < planted[0]["similarity_before"] - 0.1
     assert {f["chunk_id"] for f in reports["fast"]["flagged"]} == {f["chunk_id"] for f in reports["exact"]["flagged"]}
     assert reports["fast"]["windows_checked"] < reports["exact"]["windows_checked"]
+
+
+@pytest.mark.parametrize("method", ["fast", "exact"])
+def test_lazy_ragmask_returns_what_screening_every_candidate_returns(defended_client, method: str) -> None:
+    client = defended_client
+    demo(client)
+    client.post(f"/reviews/{_plant(client)}/approve")
+    saved = 0
+    for query in (QUESTION, "Who first climbed Everest?", "the first person to walk on the Moon",
+                  "moons of the fourth planet"):
+        got = {}
+        for lazy in (True, False):
+            body = client.post("/query", json={"query": query, "generate": False, "k": 2, "defences": {
+                "ragpart": {"enabled": False}, "echo": {"enabled": False},
+                "ragmask": {"enabled": True, "method": method, "lazy": lazy, "alpha": 3}}}).json()
+            got[lazy] = body
+        lazy, full = got[True]["defences"]["ragmask"], got[False]["defences"]["ragmask"]
+        assert [(p["chunk_id"], p["score"]) for p in got[True]["passages"]] == \
+            [(p["chunk_id"], p["score"]) for p in got[False]["passages"]], query
+        assert lazy["lazy"] and not full["lazy"] and full["unscreened"] == []
+        assert sorted(lazy["screened"] + lazy["unscreened"]) == sorted(full["screened"]) and len(full["screened"]) == 6
+        assert {p["chunk_id"] for p in got[True]["passages"]} <= set(lazy["screened"])
+        returned = {p["chunk_id"] for p in got[True]["passages"]}
+        assert [f for f in lazy["flagged"] if f["chunk_id"] in returned] == \
+            [f for f in full["flagged"] if f["chunk_id"] in returned]
+        saved += len(lazy["unscreened"])
+    assert saved > 0
 
 
 def test_a_write_back_resting_only_on_low_trust_sources_is_rejected_as_screening(defended_client) -> None:

@@ -1,9 +1,9 @@
 """Retrieval with the defences the policy (or the request) switches on, and a report of what they did.
 
 Order: candidates come from plain top-k or from the RAGPart vote; the echo filter
-leaves out those that repeat the query word for word; when RAGMask runs, alpha*k of
-the rest are screened and re-ranked by their similarity after the suspicious spans
-are removed, and the top k are returned. The report names every
+leaves out those that repeat the query word for word; when RAGMask runs, up to alpha*k
+of the rest are screened (best first, until the top k are settled) and re-ranked by
+their similarity after the suspicious spans are removed, and the top k are returned. The report names every
 flagged chunk, the spans removed and the similarity before and after, so a user can
 see exactly why a passage moved.
 """
@@ -88,6 +88,44 @@ class DefendedRetriever:
         report.timings_ms["echo"] = round((time.perf_counter() - started) * 1000, 3)
         return kept
 
+    def _ragmask(self, q: np.ndarray, scored: list[tuple[ChunkRow, float]], k: int, policy: Policy, method: str,
+                 report: DefenceReport) -> list[tuple[ChunkRow, float]]:
+        """Screen the candidates and re-rank them by their similarity after the flagged spans are removed.
+
+        Lazy (the default): a candidate's final similarity is at most its similarity before (a flag never
+        promotes), so ranking the unscreened by their similarity before is an upper bound. Screening whatever
+        is in the top k by that bound, until all of the top k are screened, returns exactly the top k of
+        screening everyone, usually for half the encoder passes."""
+        started = time.perf_counter()
+        before = {r.vid: s for r, s in scored}
+        final: dict[int, float] = {}
+        decisions = []
+        while True:
+            ranked = sorted(scored, key=lambda rs: -final.get(rs[0].vid, before[rs[0].vid]))  # stable: ties keep order
+            todo = [r for r, _ in (ranked[:k] if policy.ragmask.lazy else ranked) if r.vid not in final]
+            if not todo:
+                break
+            features = self.corpus.mask_features([r.vid for r in todo], self.dim) if method == "fast" else None
+            batch = self.mask.screen(q, [Candidate(r.vid, r.text, before[r.vid]) for r in todo], policy.ragmask,
+                                     features, method)
+            for d in batch:
+                d.similarity_after = min(d.similarity_after, d.similarity_before)
+                final[d.vid] = d.similarity_after
+            decisions += batch
+        doc_of = {r.vid: r.doc_id for r, _ in scored}
+        report.ragmask = {
+            "method": method, "delta": policy.ragmask.delta, "lazy": policy.ragmask.lazy, "candidates": len(scored),
+            "screened": [chunk_id(d.vid) for d in decisions],
+            "unscreened": [chunk_id(r.vid) for r, _ in scored if r.vid not in final],
+            "windows_checked": sum(d.windows_checked for d in decisions),
+            "windows_estimated": sum(d.windows_estimated for d in decisions),
+            "flagged": [{"chunk_id": chunk_id(d.vid), "doc_id": doc_of[d.vid],
+                         "similarity_before": round(d.similarity_before, 6),
+                         "similarity_after": round(d.similarity_after, 6), "spans": d.spans}
+                        for d in decisions if d.flagged]}
+        report.timings_ms["ragmask"] = round((time.perf_counter() - started) * 1000, 3)
+        return [(r, final.get(r.vid, before[r.vid])) for r, _ in ranked]  # the unscreened rank below k
+
     def retrieve(self, q: np.ndarray, k: int, policy: Policy, max_generated: int | None,
                  ragmask_method: str | None = None, query: str | None = None) -> tuple[list[Passage], DefenceReport]:
         """Top k under the policy's defences. ``query`` is the text, needed by the echo filter (without it the
@@ -112,26 +150,8 @@ class DefendedRetriever:
         if echo_query is not None:
             scored = self._drop_echoes(echo_query, scored, policy, report)
         if use_mask and scored:
-            scored = scored[:mask_candidates]
-            started = time.perf_counter()
-            method = ragmask_method or policy.ragmask.method
-            features = self.corpus.mask_features([r.vid for r, _ in scored], self.dim) if method == "fast" else None
-            decisions = self.mask.screen(q, [Candidate(r.vid, r.text, s) for r, s in scored], policy.ragmask,
-                                         features, method)
-            final = {d.vid: d.similarity_after for d in decisions}
-            doc_of = {r.vid: r.doc_id for r, _ in scored}
-            scored = sorted(scored, key=lambda rs: -final[rs[0].vid])
-            scored = [(r, final[r.vid]) for r, _ in scored]
-            report.ragmask = {
-                "method": method, "delta": policy.ragmask.delta, "candidates": len(decisions),
-                "screened": [chunk_id(d.vid) for d in decisions],
-                "windows_checked": sum(d.windows_checked for d in decisions),
-                "windows_estimated": sum(d.windows_estimated for d in decisions),
-                "flagged": [{"chunk_id": chunk_id(d.vid), "doc_id": doc_of[d.vid],
-                             "similarity_before": round(d.similarity_before, 6),
-                             "similarity_after": round(d.similarity_after, 6), "spans": d.spans}
-                            for d in decisions if d.flagged]}
-            report.timings_ms["ragmask"] = round((time.perf_counter() - started) * 1000, 3)
+            scored = self._ragmask(q, scored[:mask_candidates], k, policy, ragmask_method or policy.ragmask.method,
+                                   report)
         passages = [Passage(r.id, r.doc_id, r.text, round(s, 6), r.source, i + 1)
                     for i, (r, s) in enumerate(scored[:k])]
         return passages, report

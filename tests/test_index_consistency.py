@@ -107,3 +107,24 @@ def test_second_writer_on_same_directory_is_refused(settings, embedder) -> None:
         _open(settings, embedder)
     first.close()
     _open(settings, embedder).close()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_searching_leaves_the_encoder_its_threads(tmp_path, embedder, kind: str) -> None:
+    """FAISS searches on one OpenMP thread, but the runtime is shared with torch: a search (or opening the
+    index) must not leave the calling thread's encoder on one thread, as an import-time setting once did."""
+    import threading
+
+    import torch
+
+    fresh: list[int] = []  # a new thread starts from the runtime's default, whatever this one was set to
+    reader = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+    reader.start()
+    reader.join()
+    settings = load_settings(index_dir=tmp_path / kind, index_type=kind)
+    _seed(settings, embedder)
+    service = _open(settings, embedder)
+    passages, _ = service.retrieve(embedder.encode_query("Who first climbed Everest?"), 3,
+                                   Policy().with_overrides({"ragpart": {"enabled": True}, "echo": {"enabled": False}}))
+    assert passages and torch.get_num_threads() == fresh[0]
+    service.close()

@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +29,22 @@ log = logging.getLogger(__name__)
 INDEX_FILE = "vectors.faiss"
 MANIFEST_FILE = "vectors.json"
 
-# Exact search over <100k vectors is a fraction of a millisecond: one thread avoids
-# fighting torch's OpenMP pool for the same two cores.
-faiss.omp_set_num_threads(1)
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """FAISS on one OpenMP thread for the duration of a call, and the calling thread's setting restored after.
+
+    A single-query search gains nothing from a second thread on 2 cores. The setting cannot be made
+    once, globally: FAISS and torch share one OpenMP runtime, whose thread count is kept per thread,
+    so the import-time ``omp_set_num_threads(1)`` this replaces left torch on one thread in whichever
+    thread imported this module (measured: a matrix-vector product 1.7 -> 3.4 ms; every in-process
+    encode, e.g. ``bragserve ingest``, ran at half speed)."""
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
 
 
 class VectorIndex:
@@ -77,7 +92,9 @@ class VectorIndex:
         """Scores and ids of the k nearest vectors (ids of -1 pad a short result)."""
         if self.count() == 0 or k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        scores, ids = self.index.search(np.asarray(query, dtype=np.float32).reshape(1, -1), min(k, self.count()))
+        with one_thread():
+            scores, ids = self.index.search(np.asarray(query, dtype=np.float32).reshape(1, -1),
+                                            min(k, self.count()))
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 
@@ -171,8 +188,9 @@ class HNSWIndex(VectorIndex):
         params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
         if self.tombstones:
             params.sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(self.tombstones, dtype=np.int64)))
-        scores, ids = self.index.search(np.asarray(query, dtype=np.float32).reshape(1, -1), min(k, self.count()),
-                                        params=params)
+        with one_thread():
+            scores, ids = self.index.search(np.asarray(query, dtype=np.float32).reshape(1, -1), min(k, self.count()),
+                                            params=params)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 

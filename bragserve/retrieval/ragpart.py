@@ -169,8 +169,8 @@ class FragmentScores:
     """Every view's exact cosine, from one product with the chunks' N fragment vectors (no view index).
 
     Rows are kept dense (a removed chunk's row is filled by the last one) so a search is one
-    BLAS call over contiguous memory; per k, the norm of every view's fragment sum is kept
-    beside the rows, so a view score is ``(fragment scores @ subsets) / norms``."""
+    matrix-vector product over contiguous memory; per k, the norm of every view's fragment sum
+    is kept beside the rows, so a view score is ``(fragment scores @ subsets) / norms``."""
 
     kind = "fragments"
 
@@ -295,9 +295,8 @@ class FragmentScores:
             q = torch.from_numpy(np.ascontiguousarray(query, dtype=np.float32).reshape(-1))
             scores = torch.mv(frags, q).view(size, self.n)
             view_scores = (scores @ torch.from_numpy(self._subsets[k])) / torch.from_numpy(self._norms[k][:size])
-            ranked = torch.topk(view_scores, min(depth, size), dim=0).indices.numpy()  # best first, per view
-            vids = self._vids[:size].copy()
-        return [vids[ranked[:, j]].tolist() for j in range(views)]
+            ranked = self._vids[torch.topk(view_scores, min(depth, size), dim=0).indices.numpy()]  # best first
+        return [ranked[:, j].tolist() for j in range(views)]
 
 
 def ragpart_index(corpus: Corpus, *, fragments: int, dim: int, index: str, encoding: str

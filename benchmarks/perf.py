@@ -49,6 +49,14 @@ TXTAI_VERSION = "9.14.0"
 TXTAI_ENV = ROOT / "benchmarks" / ".venv-txtai"
 
 
+def questions_and_passages(data: Path, n: int, seed: int) -> tuple[list[str], list[str]]:
+    """SQuAD dev questions shuffled with the seed, and ``n`` passages (``passages``)."""
+    squad = json.loads((data / "squad/dev-v1.1.json").read_text())["data"]
+    questions = [q["question"] for a in squad for p in a["paragraphs"] for q in p["qas"]]
+    random.Random(seed).shuffle(questions)
+    return questions, passages(data, n, seed)
+
+
 def passages(data: Path, n: int, seed: int) -> list[str]:
     from bragserve.text import split_sentences
 
@@ -296,16 +304,13 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.sizes, args.queries, args.exact_queries, args.gate_answers = "1000,10000", 50, 5, 20
     sizes = [int(s) for s in args.sizes.split(",")]
-    squad = json.loads((args.data / "squad/dev-v1.1.json").read_text())["data"]
-    questions = [q["question"] for a in squad for p in a["paragraphs"] for q in p["qas"]]
-    random.Random(args.seed).shuffle(questions)
-    pool = passages(args.data, max(sizes), args.seed)
+    asked, pool = questions_and_passages(args.data, max(sizes), args.seed)
     started = time.perf_counter()
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             print(f"corpus of {n} chunks ...", flush=True)
-            results[str(n)] = run_size(pool[:n], questions, args, Path(tmp), not args.no_txtai and n == args.txtai_size,
+            results[str(n)] = run_size(pool[:n], asked, args, Path(tmp), not args.no_txtai and n == args.txtai_size,
                                        n == args.ingest_size)
     scaling = scaling_of(results, sizes)
     rows = summary_rows(results)
@@ -337,8 +342,11 @@ def plot(results: dict, sizes: list[int], scaling: dict, name: str) -> None:
     b.set_xlabel("chunks")
     b.set_ylabel("MB")
     rss, views = scaling["rss_plain_mb"], scaling["rss_with_ragpart_views_mb"]
-    b.set_title(f"+{rss.get('per_1k_chunks', '?')} MB per 1k chunks ({views.get('per_1k_chunks', '?')} with views); "
-                f"1M ≈ {rss.get('projected_1m', '?'):,} / {views.get('projected_1m', '?'):,} MB", fontsize=9)
+    if rss and views:
+        b.set_title(f"+{rss['per_1k_chunks']} MB per 1k chunks ({views['per_1k_chunks']} with views); "
+                    f"1M ≈ {rss['projected_1m']:,} / {views['projected_1m']:,} MB", fontsize=9)
+    else:
+        b.set_title("one corpus size: no scaling fit", fontsize=9)
     b.legend(fontsize=8)
     save_plot(fig, name)
 

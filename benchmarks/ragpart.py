@@ -18,8 +18,6 @@ the chunk vectors, so the latency is also reported as a ratio. Texts and questio
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import ROOT, machine, percentiles, pyplot, save_plot, table, write_results
-from benchmarks.perf import passages
+from benchmarks.perf import questions_and_passages
 
 VARIANTS = ("fragments", "views-fp32", "views-fp16", "views-sq8")
 
@@ -118,16 +116,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    squad = json.loads((args.data / "squad/dev-v1.1.json").read_text())["data"]
-    questions = [q["question"] for a in squad for p in a["paragraphs"] for q in p["qas"]]
-    random.Random(args.seed).shuffle(questions)
-    pool = passages(args.data, max(sizes), args.seed)
+    asked, pool = questions_and_passages(args.data, max(sizes), args.seed)
     started = time.perf_counter()
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         from bragserve.embedding import Embedder
 
-        vectors = Embedder().encode(questions[:args.queries])
+        vectors = Embedder().encode(asked[:args.queries])
         for n in sizes:
             print(f"corpus of {n} chunks ...", flush=True)
             results[str(n)] = run_size(pool[:n], vectors, args, Path(tmp))

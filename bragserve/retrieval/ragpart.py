@@ -62,6 +62,15 @@ def rank_votes(hits: list[list[int]], *, intersection: bool) -> list[Vote]:
     return sorted(out, key=lambda v: (-v.votes, v.rank_sum, v.best_rank, v.vid))
 
 
+def stored_fragments(corpus: Corpus, vids: list[int], n: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(vids, (len, n, dim) float32 fragments) of the given chunks that stored exactly n fragments; the others
+    (stored without fragments, or with another N) are left out."""
+    stored = corpus.fragments(vids, dim)
+    keep = [v for v in vids if v in stored and len(stored[v]) == n]
+    frags = np.stack([stored[v] for v in keep]).astype(np.float32) if keep else np.zeros((0, n, dim), np.float32)
+    return np.asarray(keep, dtype=np.int64), frags
+
+
 class RagPartViews:
     """Views for every k asked so far, kept in step with the corpus by the writer lane."""
 
@@ -120,12 +129,9 @@ class RagPartViews:
         with self._lock:
             if not vids or not self._views:
                 return
-            stored = self.corpus.fragments(vids, self.dim)
-            keep = [v for v in vids if v in stored and len(stored[v]) == self.n]
-            if not keep:
+            ids, frags = stored_fragments(self.corpus, vids, self.n, self.dim)
+            if not len(ids):
                 return
-            frags = np.stack([stored[v] for v in keep])
-            ids = np.asarray(keep, dtype=np.int64)
             for k, views in self._views.items():
                 for subset, index in zip(itertools.combinations(range(self.n), k), views):
                     if not index.is_trained:  # an sq8 view built on an empty corpus trains on its first data
@@ -256,11 +262,9 @@ class FragmentScores:
         with self._lock:
             if not vids or not self._loaded:
                 return
-            stored = self.corpus.fragments(vids, self.dim)
-            keep = [v for v in vids if v in stored and len(stored[v]) == self.n]
-            if keep:
-                self._put(np.asarray(keep, dtype=np.int64),
-                          np.stack([stored[v] for v in keep]).astype(np.float32))
+            ids, frags = stored_fragments(self.corpus, vids, self.n, self.dim)
+            if len(ids):
+                self._put(ids, frags)
 
     def remove(self, vids: list[int]) -> None:
         with self._lock:

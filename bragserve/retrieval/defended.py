@@ -3,9 +3,9 @@
 Order: candidates come from plain top-k or from the RAGPart vote; the echo filter
 leaves out those that repeat the query word for word; when RAGMask runs, up to alpha*k
 of the rest are screened (best first, until the top k are settled) and re-ranked by
-their similarity after the suspicious spans are removed, and the top k are returned. The report names every
-flagged chunk, the spans removed and the similarity before and after, so a user can
-see exactly why a passage moved.
+their similarity after the suspicious spans are removed, and the top k are returned.
+The report names every flagged chunk, the spans removed and the similarity before and
+after, so a user can see exactly why a passage moved.
 """
 
 from __future__ import annotations

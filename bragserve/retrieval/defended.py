@@ -108,9 +108,7 @@ class DefendedRetriever:
             features = self.corpus.mask_features([r.vid for r in todo], self.dim) if method == "fast" else None
             batch = self.mask.screen(q, [Candidate(r.vid, r.text, before[r.vid]) for r in todo], policy.ragmask,
                                      features, method)
-            for d in batch:
-                d.similarity_after = min(d.similarity_after, d.similarity_before)
-                final[d.vid] = d.similarity_after
+            final.update((d.vid, d.similarity_after) for d in batch)  # never above the similarity before
             decisions += batch
         doc_of = {r.vid: r.doc_id for r, _ in scored}
         report.ragmask = {

@@ -111,5 +111,7 @@ class RagMask:
         if sanitise:
             after = self.tokens.encode_ids([ids for _, ids in sanitise]) @ q
             for (decision, _), sim in zip(sanitise, after):
-                decision.similarity_after = float(sim)
+                # Removing spans never promotes a chunk: the cap is what lets a lazy screen rank the
+                # unscreened by their similarity before (DefendedRetriever._ragmask).
+                decision.similarity_after = min(float(sim), decision.similarity_before)
         return decisions

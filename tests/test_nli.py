@@ -38,6 +38,20 @@ def test_bundled_checkpoint_loads_offline_and_gets_clear_pairs_right(nli) -> Non
         assert abs(s.entailment + s.neutral + s.contradiction - 1) < 1e-4
 
 
+def test_bf16_scores_the_same_pairs_as_fp32_whether_batched_or_alone() -> None:
+    """bf16 holds the Linear weights in bf16 (no per-call cast); its scores must stay those of fp32 to bf16's
+    precision, and a pair must score the same alone as inside a padded batch."""
+    pairs = [(p, h) for p, h, _ in CLEAR]
+    fp32 = NLIModel(precision="fp32").probabilities(pairs)
+    bf16 = NLIModel(precision="bf16")
+    assert bf16.precision == "bf16"
+    batched = bf16.probabilities(pairs)
+    alone = [bf16.probabilities([pair])[0] for pair in pairs]
+    assert abs(batched - fp32).max() < 0.03
+    assert abs(batched - alone).max() < 0.01
+    assert list(batched.argmax(axis=1)) == list(fp32.argmax(axis=1))
+
+
 def test_label_order_comes_from_id2label_not_position(tmp_path: Path, nli) -> None:
     permuted = tmp_path / "permuted"
     shutil.copytree(BUNDLED_NLI, permuted)

@@ -38,12 +38,13 @@ from benchmarks.core import raw_encode_seconds, writeback_latency
 
 OFF = {"enabled": False}
 SETTINGS = {
-    "plain": {"ragpart": OFF, "ragmask": OFF, "echo": OFF},
-    "ragpart": {"ragpart": {"enabled": True}, "ragmask": OFF, "echo": OFF},
-    "ragmask_exact": {"ragpart": OFF, "ragmask": {"enabled": True, "method": "exact"}, "echo": OFF},
-    "ragmask_fast": {"ragpart": OFF, "ragmask": {"enabled": True, "method": "fast"}, "echo": OFF},
-    "echo": {"ragpart": OFF, "ragmask": OFF, "echo": {"enabled": True}},
-    "all": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True, "method": "fast"}, "echo": {"enabled": True}},
+    "plain": {"ragpart": OFF, "ragmask": OFF, "echo": OFF, "flood": OFF},
+    "ragpart": {"ragpart": {"enabled": True}, "ragmask": OFF, "echo": OFF, "flood": OFF},
+    "ragmask_exact": {"ragpart": OFF, "ragmask": {"enabled": True, "method": "exact"}, "echo": OFF, "flood": OFF},
+    "ragmask_fast": {"ragpart": OFF, "ragmask": {"enabled": True, "method": "fast"}, "echo": OFF, "flood": OFF},
+    "echo": {"ragpart": OFF, "ragmask": OFF, "echo": {"enabled": True}, "flood": OFF},
+    "all": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True, "method": "fast"}, "echo": {"enabled": True},
+            "flood": {"enabled": True}},
 }
 TXTAI_VERSION = "9.14.0"
 TXTAI_ENV = ROOT / "benchmarks" / ".venv-txtai"

@@ -40,12 +40,15 @@ ATTACKS = ["query_as_poison", "hotflip", "hotflip_spread", "hotflip_contriever",
 SETS = ["nq", "hotpotqa", "msmarco"]
 OFF = {"enabled": False}
 SETTINGS = {
-    "none": {"ragpart": OFF, "ragmask": OFF, "echo": OFF},
-    "ragpart": {"ragpart": {"enabled": True}, "ragmask": OFF, "echo": OFF},
-    "ragmask": {"ragpart": OFF, "ragmask": {"enabled": True}, "echo": OFF},
-    "ragpart+ragmask": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}, "echo": OFF},
-    "echo": {"ragpart": OFF, "ragmask": OFF, "echo": {"enabled": True}},
-    "all": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}, "echo": {"enabled": True}},
+    "none": {"ragpart": OFF, "ragmask": OFF, "echo": OFF, "flood": OFF},
+    "ragpart": {"ragpart": {"enabled": True}, "ragmask": OFF, "echo": OFF, "flood": OFF},
+    "ragmask": {"ragpart": OFF, "ragmask": {"enabled": True}, "echo": OFF, "flood": OFF},
+    "ragpart+ragmask": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}, "echo": OFF, "flood": OFF},
+    "echo": {"ragpart": OFF, "ragmask": OFF, "echo": {"enabled": True}, "flood": OFF},
+    "flood": {"ragpart": OFF, "ragmask": OFF, "echo": OFF, "flood": {"enabled": True, "action": "remove"}},
+    "flood_keep_one": {"ragpart": OFF, "ragmask": OFF, "echo": OFF, "flood": {"enabled": True, "action": "keep_one"}},
+    "all": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}, "echo": {"enabled": True},
+            "flood": {"enabled": True}},
 }
 
 
@@ -105,6 +108,7 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
         screened = mask.get("screened", [])
         flagged = {f["chunk_id"] for f in mask.get("flagged", [])}
         echoed = {e["doc_id"] for e in (body["defences"].get("echo") or {}).get("removed", [])}
+        flooded = {d for f in (body["defences"].get("flood") or {}).get("floods", []) for d in f["doc_ids"]}
         chunk_doc = {p["chunk_id"]: p["doc_id"] for p in body["passages"]}
         chunk_doc.update({f["chunk_id"]: f["doc_id"] for f in mask.get("flagged", [])})
         wb = body.get("writeback") or {}
@@ -121,6 +125,7 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
             "topk": [p["chunk_id"] for p in body["passages"]],
             "flagged_poison": sum(1 for c in flagged if chunk_doc.get(c) in poison_docs),
             "echoed": len(echoed), "echoed_poison": len(echoed & poison_docs.keys()),
+            "flooded": len(flooded), "flooded_poison": len(flooded & poison_docs.keys()),
             "latency_ms": (time.perf_counter() - started) * 1000,
             "writeback": wb.get("decision"), "writeback_reason": wb.get("reason"),
             "writeback_doc": wb.get("document_id"),
@@ -133,7 +138,7 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
 def detector_rates(clean: list[str], targets: list[dict], word_pieces) -> dict:
     """Each ingest detector on its own, at the strict policy's thresholds, whatever the served policy runs:
     TPR per attack over the poisons, FPR over the clean documents."""
-    from bragserve.config import load_policy
+    from bragserve.policy import load_policy
     from bragserve.ingest_screening import copied_question, non_words, trigger_tokens
 
     strict = load_policy(Path(__file__).resolve().parent.parent / "policies/strict.toml")[0].ingest_screening
@@ -180,7 +185,8 @@ def main(argv: list[str] | None = None) -> dict:
     from fastapi.testclient import TestClient
 
     from bragserve.api.app import create_app
-    from bragserve.config import load_policy, Settings
+    from bragserve.policy import load_policy
+    from bragserve.settings import Settings
     from bragserve.service import Service
 
     targets, clean = load(args.data, per_set, params["squad_paragraphs"], args.seed)
@@ -222,6 +228,16 @@ def main(argv: list[str] | None = None) -> dict:
         result["ingest_screening"] = screen
         result["detectors"] = detector_rates(clean, targets, service.embedder.word_pieces)
 
+        # Benign SQuAD questions whose paragraph is in the corpus: what each defence costs honest retrieval (SR),
+        # and, later, how many honest write-backs survive the anti-laundering gate.
+        squad = json.loads((args.data / "squad/dev-v1.1.json").read_text())
+        benign_all = [{"query": qa["question"], "query_id": f"squad-{qa['id']}", "set": "squad", "attack": "benign",
+                       "paragraph": p["context"]}
+                      for a in squad["data"] for p in a["paragraphs"] if p["context"] in gold_ids
+                      for qa in p["qas"][:1]]
+        for b in benign_all:
+            gold_docs[b["query_id"]] = {gold_ids[b["paragraph"]]}
+        benign_sr: dict = {}
         grid: dict = {}
         for phase in ("screen_on", "screen_off"):
             if phase == "screen_off":  # a reviewer approves every quarantine: the screen's effect is undone
@@ -231,6 +247,9 @@ def main(argv: list[str] | None = None) -> dict:
             for name, defences in SETTINGS.items():
                 rows = run_queries(client, targets, defences, args.k, poison_docs, gold_docs)
                 grid[f"{phase}/{name}"] = rows
+                if phase == "screen_on":  # the cost to honest questions, once, with the ingest screen in force
+                    benign_sr[name] = summarise(run_queries(client, benign_all[: (30 if args.quick else 150)],
+                                                            defences, args.k, poison_docs, gold_docs))
 
         # RAGMask: fast vs exact decisions on the same candidates, and the delta / views_k sweeps (NQ = dev split)
         # Flags are compared over every candidate (lazy off: a lazy screen leaves out those that cannot reach
@@ -238,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
         sub = targets[: (8 if args.quick else 30)]
 
         def mask(**settings) -> dict:
-            return {"ragpart": OFF, "ragmask": {"enabled": True, "lazy": False, **settings}, "echo": OFF}
+            return {**SETTINGS["none"], "ragmask": {"enabled": True, "lazy": False, **settings}}
 
         none = run_queries(client, sub, SETTINGS["none"], args.k, poison_docs, gold_docs)
         fast = run_queries(client, sub, mask(method="fast"), args.k, poison_docs, gold_docs)
@@ -271,22 +290,16 @@ def main(argv: list[str] | None = None) -> dict:
         delta_sweep = {}
         for delta in (0.05, 0.1, 0.15, 0.2):
             delta_sweep[delta] = summarise(run_queries(
-                client, nq, {"ragpart": OFF, "ragmask": {"enabled": True, "delta": delta}, "echo": OFF}, args.k,
+                client, nq, {**SETTINGS["none"], "ragmask": {"enabled": True, "delta": delta}}, args.k,
                 poison_docs, gold_docs))
         k_sweep = {}
         for views_k in (1, 2, 3, 4):
             k_sweep[views_k] = summarise(run_queries(
-                client, nq, {"ragpart": {"enabled": True, "views_k": views_k}, "ragmask": OFF, "echo": OFF},
+                client, nq, {**SETTINGS["none"], "ragpart": {"enabled": True, "views_k": views_k}},
                 args.k, poison_docs, gold_docs))
 
         # Laundering: poisons active (screen off), write-back on; benign queries for acceptance
-        squad = json.loads((args.data / "squad/dev-v1.1.json").read_text())
-        clean_set = set(clean)
-        benign = [{"query": qa["question"], "query_id": f"squad-{qa['id']}", "set": "squad", "attack": "benign"}
-                  for a in squad["data"] for p in a["paragraphs"] if p["context"] in clean_set
-                  for qa in p["qas"][:1]][: (15 if args.quick else 60)]
-        for b in benign:
-            gold_docs[b["query_id"]] = set()
+        benign = benign_all[: (15 if args.quick else 60)]
         laundering = {}
         everything = {**SETTINGS["all"], "screening": {"enabled": True}}
         for name, defences in (("none", {**SETTINGS["none"], "screening": {"enabled": False}}),
@@ -327,9 +340,13 @@ def main(argv: list[str] | None = None) -> dict:
                 flagged = sum(r["flagged_poison"] for r in part)
                 summary.append({"screen": phase, "defence": name, "attack": attack, **s,
                                 "poison_flags": flagged, "poison_echoed": sum(r["echoed_poison"] for r in part),
-                                "clean_echoed": sum(r["echoed"] - r["echoed_poison"] for r in part)})
+                                "clean_echoed": sum(r["echoed"] - r["echoed_poison"] for r in part),
+                                "poison_flooded": sum(r["flooded_poison"] for r in part),
+                                "clean_flooded": sum(r["flooded"] - r["flooded_poison"] for r in part)})
         held = [r for r in rows if r["set"] != "nq"]
         summary.append({"screen": phase, "defence": name, "attack": "ALL (held-out sets)", **summarise(held)})
+        if phase == "screen_on":
+            summary.append({"screen": phase, "defence": name, "attack": "benign (SQuAD)", **benign_sr[name]})
     result.update({"grid": summary, "attack_successes": successes, "ragmask_agreement": agreement,
                    "delta_sweep_nq": {str(k): v for k, v in delta_sweep.items()},
                    "views_k_sweep_nq": {str(k): v for k, v in k_sweep.items()}, "laundering": laundering,
@@ -354,9 +371,9 @@ def main(argv: list[str] | None = None) -> dict:
 def plot(result: dict, name: str) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    markers = dict(zip(SETTINGS, "osD^vP"))
+    markers = dict(zip(SETTINGS, "osD^vX*P"))
     for row in result["grid"]:
-        if row["attack"].startswith("ALL"):
+        if row["attack"].startswith("ALL") or row["attack"].startswith("benign"):
             continue
         ax = axes[0]
         ax.scatter(row["sr"], row["asr"], marker=markers[row["defence"]],

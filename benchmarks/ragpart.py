@@ -32,7 +32,8 @@ VARIANTS = ("fragments", "views-fp32", "views-fp16", "views-sq8")
 
 def build(texts: list[str], directory: Path):
     """A service over ``texts`` ingested with the default policy (fragments stored)."""
-    from bragserve.config import Policy, load_settings
+    from bragserve.policy import Policy
+    from bragserve.settings import load_settings
     from bragserve.ingest import NewDocument
     from bragserve.service import Service
 

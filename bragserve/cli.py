@@ -77,7 +77,8 @@ def serve(index_dir: Path | None, policy_path: Path | None, host: str, port: int
     import uvicorn
 
     from bragserve.api.app import create_app
-    from bragserve.config import load_policy, load_settings
+    from bragserve.policy import load_policy
+    from bragserve.settings import load_settings
     from bragserve.store.keys import KeyStore
     from bragserve.store.lock import IndexLock
 
@@ -128,7 +129,7 @@ _ROLE_HELP = ("reader: query; writer: ingest, delete, write-backs, feedback; rev
 
 
 def _key_store(index_dir: Path | None):
-    from bragserve.config import load_settings
+    from bragserve.settings import load_settings
     from bragserve.store.keys import KeyStore
 
     return KeyStore(load_settings(index_dir=index_dir).index_dir)
@@ -198,7 +199,8 @@ def ingest(path: Path, index_dir: Path | None, policy_path: Path | None, batch_s
     """
     from tqdm import tqdm
 
-    from bragserve.config import load_policy, load_settings
+    from bragserve.policy import load_policy
+    from bragserve.settings import load_settings
     from bragserve.ingest import NewDocument
     from bragserve.service import Service
     from bragserve.sources import read_documents
@@ -234,7 +236,8 @@ def query(text: str, index_dir: Path | None, policy_path: Path | None, k: int | 
 
     Example: bragserve query "Who won Super Bowl 50?" --json
     """
-    from bragserve.config import load_policy, load_settings
+    from bragserve.policy import load_policy
+    from bragserve.settings import load_settings
     from bragserve.service import Service
 
     settings = load_settings(index_dir=index_dir)
@@ -375,7 +378,7 @@ def _audit_db(index_dir: Path | None):
 
     import sqlite_utils
 
-    from bragserve.config import load_settings
+    from bragserve.settings import load_settings
 
     path = Path(load_settings(index_dir=index_dir).index_dir) / "corpus.db"
     if not path.exists():

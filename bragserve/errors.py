@@ -7,7 +7,10 @@ one-line message.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class BragserveError(Exception):
@@ -73,3 +76,8 @@ class IndexLocked(BragserveError):
     """Another process owns the index directory for writing."""
 
     status, code = 409, "index_locked"
+
+
+def validation_problems(exc: "ValidationError") -> str:
+    """A pydantic error as one line naming each offending key (``ragmask.delta: ...``), for settings and policy."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bragserve.chunking import ChunkSpan, chunk_text
-from bragserve.config import ChunkingPolicy, Settings
 from bragserve.errors import InvalidInput, PayloadTooLarge
+from bragserve.policy import ChunkingPolicy
+from bragserve.settings import Settings
 
 DOC_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 

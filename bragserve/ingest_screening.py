@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bragserve.config import IngestScreeningPolicy
 from bragserve.non_words import worst_run
+from bragserve.policy import IngestScreeningPolicy
 from bragserve.retrieval.features import ChunkFeatures
 from bragserve.retrieval.token_encoder import masked_estimate
 

@@ -1,8 +1,8 @@
 """Use-cases: ingest, read, list, delete, query. The one place that ties store, retrieval and generation.
 
-Writes go through a single writer lane: the SQLite transaction commits first (the
-source of truth), then the FAISS index changes, and only then is the write
-acknowledged. A crash between the two is repaired at the next start-up from SQLite.
+Writes go through a single writer lane (``corpus_writer``): the SQLite transaction
+commits first (the source of truth), then the FAISS index changes, and only then is the
+write acknowledged. A crash between the two is repaired at the next start-up from SQLite.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,22 +17,23 @@ from pathlib import Path
 import numpy as np
 
 from bragserve import audit, lifecycle
-from bragserve.config import Policy, Settings
+from bragserve.corpus_writer import CorpusWriter, IngestedDocument
 from bragserve.embedding import Embedder
 from bragserve.errors import ConfigError, Conflict, InvalidInput, NotFound
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import Candidate
 from bragserve.generation import Answer, Passage, create_generator
-from bragserve.ingest import NewDocument, PreparedDocument, prepare
-from bragserve.ingest_screening import screen
+from bragserve.ingest import NewDocument
+from bragserve.pagination import decode_cursor, encode_cursor
+from bragserve.policy import Policy
 from bragserve.retrieval.defended import DefenceReport, DefendedRetriever
-from bragserve.store.exposure import ExposureCounter
-from bragserve.retrieval.features import ChunkFeatures, FeatureEncoder
+from bragserve.retrieval.features import FeatureEncoder
 from bragserve.retrieval.ragmask import RagMask
 from bragserve.retrieval.ragpart import ragpart_index
-from bragserve.pagination import decode_cursor, encode_cursor
+from bragserve.settings import Settings
 from bragserve.store import lineage
-from bragserve.store.corpus import ChunkRow, Corpus, DocumentRow, NewChunk
+from bragserve.store.corpus import ChunkRow, Corpus, DocumentRow
+from bragserve.store.exposure import ExposureCounter
 from bragserve.store.live_index import LiveIndex, Repair
 from bragserve.store.lock import IndexLock
 from bragserve.writeback import Outcome, WritebackLoop
@@ -43,16 +43,6 @@ LOCAL_ACTOR = "local"
 log = logging.getLogger(__name__)
 
 CORPUS_FILE = "corpus.db"
-
-
-@dataclass(frozen=True)
-class IngestedDocument:
-    id: str
-    status: str  # created | updated | unchanged | quarantined
-    version: int
-    chunks: int
-    screening: list[dict] = field(default_factory=list)
-    review_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,15 +72,17 @@ class Service:
         self.repair = repair
         self.generator = create_generator(policy.generation, embedder, settings)
         self._lock = lock
-        self._write_lane = threading.Lock()
         self.features = FeatureEncoder(embedder)
         self.views = ragpart_index(corpus, fragments=policy.ragpart.fragments, dim=embedder.dim,
                                    index=policy.ragpart.index, encoding=policy.ragpart.encoding)
+        self.writer = CorpusWriter(settings=settings, policy=policy, embedder=embedder, corpus=corpus, index=index,
+                                   views=self.views, features=self.features)
+        self._write_lane = self.writer.lane
         self.retriever = DefendedRetriever(corpus=corpus, index=index, views=self.views,
                                            mask=RagMask(self.features.tokens), dim=embedder.dim)
         self.loop = WritebackLoop(policy=policy, corpus=corpus, index=index, embedder=embedder, nli=nli,
-                                  lane=self._write_lane, apply_index=self._apply_index,
-                                  encode_chunks=self.encode_chunks)
+                                  lane=self._write_lane, apply_index=self.writer.apply_index,
+                                  encode_chunks=self.writer.encode_chunks)
         self.exposure = ExposureCounter(corpus, self._write_lane)
         if lock is not None:
             self._record_policy()
@@ -158,92 +150,13 @@ class Service:
 
     # -- ingest ----------------------------------------------------------------------------------
 
-    def encode_chunks(self, texts: list[str]) -> list[ChunkFeatures]:
-        """Chunk vectors plus what the defences need, stored with every chunk (ingested or written back)."""
-        return self.features.encode(texts, fragments=self.policy.ragpart.fragments
-                                    if self.policy.ragpart.store_fragments else None,
-                                    window_size=self.policy.ragmask.mask_tokens,
-                                    window_stride=self.policy.ragmask.stride)
-
     def prebuild_views(self) -> None:
         """Build the RAGPart search at start-up when the policy uses it (else on first use)."""
         if self.policy.ragpart.enabled:
             self.views.prepare(self.policy.ragpart.views_k)
 
     def ingest(self, *, documents: list[NewDocument], actor: str = LOCAL_ACTOR) -> list[IngestedDocument]:
-        prepared = prepare(documents, self.settings, self.policy.chunking)
-        to_embed = [p for p in prepared if self._needs_new_version(p)]
-        encoded = self.encode_chunks([c.text for p in to_embed for c in p.chunks])
-        offsets, cursor = {}, 0
-        for p in to_embed:
-            offsets[p.id] = encoded[cursor:cursor + len(p.chunks)]
-            cursor += len(p.chunks)
-        hits = {p.id: screen(p.text, offsets[p.id], self.policy.ingest_screening, self.embedder.word_pieces)
-                for p in to_embed}
-        with self._write_lane:
-            results, add_ids, add_vecs, remove_ids = [], [], [], []
-            with self.corpus.write() as db:
-                for p in prepared:
-                    current = self.corpus.get_document(p.id, db=db)
-                    if current is not None and current.source == "writeback":
-                        raise Conflict(f"{p.id!r} is a write-back document; ingest cannot replace it")
-                    # Same text: unchanged, whatever its status. Re-posting must never lift a quarantine or a
-                    # revocation; only restore does. A deleted document comes back with a new version.
-                    if current is not None and current.content_hash == p.content_hash and \
-                            current.status != "deleted":
-                        changed = current.trust != p.trust or current.metadata != p.metadata
-                        if changed:
-                            self.corpus.update_attributes(db, p.id, trust=p.trust, metadata=p.metadata)
-                            audit.append(db, type="update", actor=actor, subjects=[p.id],
-                                         payload={"version": current.version, "trust": p.trust,
-                                                  "metadata": p.metadata, "content_changed": False})
-                        results.append(IngestedDocument(p.id, "updated" if changed else "unchanged",
-                                                        current.version, len(self.corpus.document_chunks(p.id))))
-                        continue
-                    feats = offsets.get(p.id)
-                    if feats is None:  # became stale between the check and the lock: encode now
-                        feats = self.encode_chunks([c.text for c in p.chunks])
-                        hits[p.id] = screen(p.text, feats, self.policy.ingest_screening, self.embedder.word_pieces)
-                    flagged = [h.__dict__ for h in hits.get(p.id, [])]
-                    vecs = np.stack([f.vector for f in feats])
-                    chunks = [NewChunk(i, c.text, c.start, c.end, f.vector, f)
-                              for i, (c, f) in enumerate(zip(p.chunks, feats))]
-                    version, vids, superseded = self.corpus.insert_version(
-                        db, doc_id=p.id, text=p.text, source="ingested", trust=p.trust, metadata=p.metadata,
-                        content_hash=p.content_hash, chunks=chunks, status="quarantined" if flagged else "active")
-                    if not flagged:
-                        add_ids += vids
-                        add_vecs.append(vecs)
-                    remove_ids += superseded
-                    audit.append(db, type="ingest" if current is None else "update", actor=actor, subjects=[p.id],
-                                 payload={"version": version, "content_hash": p.content_hash, "trust": p.trust,
-                                          "chunks": [f"c{v}" for v in vids],
-                                          "superseded": [f"c{v}" for v in superseded], "content_changed": True,
-                                          "screening": flagged})
-                    review_id = lifecycle.quarantine_on_ingest(db, p.id, flagged, actor=actor) if flagged else None
-                    if superseded:  # write-backs built on the old text no longer stand on anything
-                        change = lifecycle.Change()
-                        lifecycle.revoke_dependants(db, self.corpus, p.id, actor=actor, change=change)
-                        remove_ids += change.removed_vids
-                    status = "quarantined" if flagged else "created" if current is None else "updated"
-                    results.append(IngestedDocument(p.id, status, version, len(vids), flagged, review_id))
-            self._apply_index(add_ids, add_vecs, remove_ids)
-        return results
-
-    def _needs_new_version(self, p: PreparedDocument) -> bool:
-        current = self.corpus.get_document(p.id)
-        return current is None or current.content_hash != p.content_hash or current.status == "deleted"
-
-    def _apply_index(self, add_ids: list[int], add_vecs: list, remove_ids: list[int]) -> None:
-        vectors = np.vstack(add_vecs) if add_vecs else None
-        try:
-            self.index.apply(add_ids=add_ids, add_vectors=vectors, remove_ids=remove_ids)
-        except Exception:
-            log.exception("vector index update failed after commit; repairing from SQLite")
-            self.index.open()
-            raise
-        self.views.remove(remove_ids)
-        self.views.add(add_ids)
+        return self.writer.ingest(documents, actor=actor)
 
     # -- documents -------------------------------------------------------------------------------
 
@@ -271,7 +184,7 @@ class Service:
             with self.corpus.write() as db:
                 change = lifecycle.set_status(db, self.corpus, doc_id, status, actor=actor, reason=reason,
                                               payload=payload)
-            self._apply_index([], [], change.removed_vids)
+            self.writer.apply_index([], [], change.removed_vids)
         return change
 
     def restore_document(self, doc_id: str, *, actor: str = LOCAL_ACTOR, note: str | None = None

@@ -20,14 +20,14 @@ import numpy as np
 import sqlite_utils
 
 from bragserve import audit
-from bragserve.chunking import chunk_text
-from bragserve.config import Policy
-from bragserve.embedding import Embedder
 from bragserve import lifecycle
+from bragserve.chunking import chunk_text
+from bragserve.embedding import Embedder
 from bragserve.errors import Conflict, InvalidInput, NotFound
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.pipeline import evaluate
 from bragserve.gates.report import Candidate, GateResult, Verdict
+from bragserve.policy import Policy
 from bragserve.store import lineage
 from bragserve.store import reviews as review_rows
 from bragserve.store.corpus import Corpus, NewChunk, now_iso, where

@@ -26,10 +26,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from bragserve.api.app import create_app  # noqa: E402
-from bragserve.config import Policy, Settings, load_policy, load_settings  # noqa: E402
 from bragserve.embedding import Embedder  # noqa: E402
 from bragserve.gates.nli import NLIModel  # noqa: E402
+from bragserve.policy import Policy, load_policy  # noqa: E402
 from bragserve.service import Service  # noqa: E402
+from bragserve.settings import Settings, load_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo.json"

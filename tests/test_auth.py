@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from bragserve.api.app import create_app
-from bragserve.config import Policy
+from bragserve.policy import Policy
 from bragserve.store.keys import ROLES, KeyStore
 
 from conftest import ROOT, demo_documents
@@ -114,7 +114,7 @@ def test_open_mode_until_the_first_key(client, settings) -> None:
 
 
 def test_require_auth_without_keys(make_client, tmp_path) -> None:
-    from bragserve.config import load_settings
+    from bragserve.settings import load_settings
 
     client = make_client(load_settings(index_dir=tmp_path / "strict", require_auth=True))
     assert client.get("/documents").status_code == 401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bragserve.config import load_settings
+from bragserve.settings import load_settings
 
 OK_DOC = {"id": "ok", "text": "A valid sentence about granite."}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from bragserve.chunking import chunk_text
-from bragserve.config import GenerationPolicy
 from bragserve.generation import Passage
 from bragserve.generation.extractive import ExtractiveGenerator
+from bragserve.policy import GenerationPolicy
 from bragserve.text import find_citations, split_sentences
 
 

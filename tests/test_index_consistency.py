@@ -9,10 +9,11 @@ import faiss
 import numpy as np
 import pytest
 
-from bragserve.config import Policy, load_settings
 from bragserve.errors import ConfigError, IndexLocked
 from bragserve.ingest import NewDocument
+from bragserve.policy import Policy
 from bragserve.service import Service
+from bragserve.settings import load_settings
 from bragserve.store.vectors import INDEX_FILE, HNSWIndex
 
 from conftest import demo_documents

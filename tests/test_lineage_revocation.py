@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bragserve.config import AttributionPolicy, LoopPolicy, NoveltyPolicy, Policy
+from bragserve.policy import AttributionPolicy, LoopPolicy, NoveltyPolicy, Policy
 from conftest import demo_documents
 from writeback_helpers import chunk_of, demo, firsts_answer, ingest, propose
 

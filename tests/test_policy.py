@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bragserve.config import Policy, load_policy
 from bragserve.errors import ConfigError
+from bragserve.policy import Policy, load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bragserve.config import AttributionPolicy, ContradictionPolicy, Policy
+from bragserve.policy import AttributionPolicy, ContradictionPolicy, Policy
 from writeback_helpers import chunk_of, demo, firsts_answer, ingest, propose
 
 

@@ -22,8 +22,9 @@ from bragserve.api.middleware import RequestLimits
 from bragserve.api.routers import (audit, documents, feedback, health, keys, metrics, openai_facade, query, reviews,
                                    writebacks)
 from bragserve.api.schemas import ErrorResponse
-from bragserve.config import Policy, Settings
+from bragserve.policy import Policy
 from bragserve.service import Service
+from bragserve.settings import Settings
 from bragserve.store.keys import KeyStore
 from bragserve.store.lock import IndexLock
 

@@ -142,6 +142,14 @@ class EchoOverride(_Strict):
     candidates: StrictFloat | StrictInt | None = None
 
 
+class FloodOverride(_Strict):
+    enabled: StrictBool | None = None
+    similarity: StrictFloat | StrictInt | None = None
+    min_documents: StrictInt | None = None
+    action: Literal["remove", "keep_one"] | None = None
+    candidates: StrictFloat | StrictInt | None = None
+
+
 class ScreeningOverride(_Strict):
     enabled: StrictBool | None = None
     min_trust: StrictFloat | StrictInt | None = None
@@ -157,6 +165,7 @@ class DefenceOverrides(_Strict):
     ragpart: RagPartOverride | None = None
     ragmask: RagMaskOverride | None = None
     echo: EchoOverride | None = None
+    flood: FloodOverride | None = None
     screening: ScreeningOverride | None = None
     corroboration: CorroborationOverride | None = None
 
@@ -271,7 +280,8 @@ class PassagePublic(BaseModel):
     score: float
     source: Source
     rank: int
-    flagged: bool = Field(False, description="RAGMask flagged this chunk for this query.")
+    flagged: bool = Field(False, description="A retrieval defence (RAGMask, the flood filter with keep_one) flagged "
+                                             "this chunk for this query: no write-back may rest on it alone.")
 
 
 class CitationPublic(BaseModel):

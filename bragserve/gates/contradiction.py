@@ -25,11 +25,11 @@ from collections import Counter
 
 import numpy as np
 
-from bragserve.config import ContradictionPolicy
 from bragserve.embedding import Embedder
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import GateResult
 from bragserve.generation.base import Passage
+from bragserve.policy import ContradictionPolicy
 from bragserve.retrieval.features import fragment_spans
 from bragserve.store.corpus import ChunkRow, Corpus
 from bragserve.store.live_index import LiveIndex

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from bragserve.config import Policy
 from bragserve.embedding import Embedder
 from bragserve.gates.attribution import check_citation_support, check_structure
 from bragserve.gates.contradiction import as_passage, contradiction_gate, neighbourhood
@@ -19,6 +18,7 @@ from bragserve.gates.nli import NLIModel
 from bragserve.gates.novelty import novelty_gate
 from bragserve.gates.report import Candidate, GateResult, Verdict
 from bragserve.gates.screening import screening_gate
+from bragserve.policy import Policy
 from bragserve.store import lineage
 from bragserve.store.corpus import Corpus, parse_chunk_id
 from bragserve.store.live_index import LiveIndex

@@ -35,7 +35,7 @@ class Candidate:
     generator: str
     retrieved: dict[str, Passage]
     default_citations: tuple[str, ...] = ()
-    flagged: frozenset[str] = frozenset()  # chunks RAGMask flagged for this query
+    flagged: frozenset[str] = frozenset()  # chunks RAGMask or the flood filter flagged for this query
 
 
 @dataclass(frozen=True)

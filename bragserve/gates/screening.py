@@ -2,10 +2,10 @@
 
 Entailment alone passes a laundered poison (the poison entails the answer that
 repeats it). So every answer sentence must also rest on at least one supporting chunk
-that RAGMask did not flag for this query, that is active, and whose trust reaches the
-policy; with ``corroboration.min_sources`` > 1 it must rest on that many distinct
-documents, counting other retrieved chunks that entail it too. Every failure is the
-reason ``screening``.
+that no retrieval defence (RAGMask, the flood filter) flagged for this query, that is
+active, and whose trust reaches the policy; with ``corroboration.min_sources`` > 1 it
+must rest on that many distinct documents, counting other retrieved chunks that entail
+it too. Every failure is the reason ``screening``.
 
 An answer sentence that carries a run of non-words (``non_words``) is refused outright:
 an extractive answer over a HotFlip poison copies the optimised tokens with the claim,
@@ -23,10 +23,10 @@ shipped PoisonedRAG texts (with the question) does.
 
 from __future__ import annotations
 
-from bragserve.config import Policy
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import Candidate, GateResult
 from bragserve.non_words import worst_run
+from bragserve.policy import Policy
 from bragserve.store.corpus import ChunkRow, parse_chunk_id
 from bragserve.text import CitedSentence, query_echo, words
 
@@ -36,7 +36,7 @@ def _why_not(cid: str, row: ChunkRow | None, candidate: Candidate, policy: Polic
     if row is None or row.status != "active":
         return "not active"
     if cid in candidate.flagged:
-        return "flagged by RAGMask for this query"
+        return "flagged for this query (a RAGMask span or a planted flood)"
     if row.trust < screening.min_trust:
         return f"trust {row.trust} below {screening.min_trust}"
     return _echo(row.text, candidate.query, policy)

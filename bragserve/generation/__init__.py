@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from bragserve.config import GenerationPolicy, Settings
 from bragserve.embedding import Embedder
 from bragserve.generation.base import Answer, AnswerSentence, Generator, Passage
 from bragserve.generation.extractive import ExtractiveGenerator
+from bragserve.policy import GenerationPolicy
+from bragserve.settings import Settings
 
 
 def create_generator(policy: GenerationPolicy, embedder: Embedder, settings: Settings) -> Generator:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bragserve.config import GenerationPolicy
 from bragserve.embedding import Embedder
 from bragserve.generation.base import Answer, AnswerSentence, Passage
+from bragserve.policy import GenerationPolicy
 from bragserve.text import split_sentences
 
 _NEAR_DUPLICATE = 0.92

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bragserve.config import Settings
 from bragserve.errors import BragserveError
 from bragserve.generation.base import Answer, AnswerSentence, Passage
+from bragserve.settings import Settings
 from bragserve.text import split_cited
 
 SYSTEM_PROMPT = (

@@ -1,7 +1,8 @@
 """Retrieval with the defences the policy (or the request) switches on, and a report of what they did.
 
 Order: candidates come from plain top-k or from the RAGPart vote; the echo filter
-leaves out those that repeat the query word for word; when RAGMask runs, up to alpha*k
+leaves out those that repeat the query word for word; the flood filter acts on groups of
+near-identical candidates from several ingested documents; when RAGMask runs, up to alpha*k
 of the rest are screened (best first, until the top k are settled) and re-ranked by
 their similarity after the suspicious spans are removed, and the top k are returned.
 The report names every flagged chunk, the spans removed and the similarity before and
@@ -16,9 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bragserve.config import Policy
 from bragserve.generation.base import Passage
+from bragserve.policy import Policy
 from bragserve.retrieval.dense import admit, dense_rows
+from bragserve.retrieval.flood import find_floods
 from bragserve.retrieval.ragmask import Candidate, RagMask
 from bragserve.retrieval.ragpart import FragmentScores, RagPartViews, rank_votes
 from bragserve.store.corpus import ChunkRow, Corpus, chunk_id
@@ -31,14 +33,18 @@ class DefenceReport:
     ragpart: dict | None = None
     ragmask: dict | None = None
     echo: dict | None = None
+    flood: dict | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def flagged_chunks(self) -> set[str]:
-        return {f["chunk_id"] for f in (self.ragmask or {}).get("flagged", [])}
+        """Chunks a defence found suspicious for this query: no write-back may rest on them alone."""
+        return {f["chunk_id"] for f in (self.ragmask or {}).get("flagged", [])} | \
+            {c for f in (self.flood or {}).get("floods", []) for c in f["chunk_ids"]}
 
     def as_dict(self) -> dict:
-        return {"ragpart": self.ragpart, "ragmask": self.ragmask, "echo": self.echo, "timings_ms": self.timings_ms}
+        return {"ragpart": self.ragpart, "ragmask": self.ragmask, "echo": self.echo, "flood": self.flood,
+                "timings_ms": self.timings_ms}
 
 
 class DefendedRetriever:
@@ -88,6 +94,28 @@ class DefendedRetriever:
         report.timings_ms["echo"] = round((time.perf_counter() - started) * 1000, 3)
         return kept
 
+    def _drop_floods(self, scored: list[tuple[ChunkRow, float]], policy: Policy,
+                     report: DefenceReport) -> list[tuple[ChunkRow, float]]:
+        """Groups of near-identical ingested candidates from several documents are left out (``keep_one``: all but
+        the best); the report names every member, and ``flagged_chunks`` keeps write-backs off them."""
+        flood = policy.flood
+        started = time.perf_counter()
+        ingested = [i for i, (row, _) in enumerate(scored) if row.source != "writeback"]
+        vectors = self.corpus.embeddings(np.array([scored[i][0].vid for i in ingested], dtype=np.int64), self.dim)
+        found = find_floods([scored[i][0].doc_id for i in ingested], vectors, flood.similarity, flood.min_documents)
+        dropped: set[int] = set()
+        groups = []
+        for group in found:
+            members = [ingested[m] for m in group.members]  # best first: candidates come ranked
+            dropped.update(members[1:] if flood.action == "keep_one" else members)
+            groups.append({"documents": group.documents, "chunk_ids": [scored[m][0].id for m in members],
+                           "doc_ids": sorted({scored[m][0].doc_id for m in members}),
+                           "kept": scored[members[0]][0].id if flood.action == "keep_one" else None})
+        report.flood = {"similarity": flood.similarity, "min_documents": flood.min_documents, "action": flood.action,
+                        "candidates": len(scored), "floods": groups}
+        report.timings_ms["flood"] = round((time.perf_counter() - started) * 1000, 3)
+        return [rs for i, rs in enumerate(scored) if i not in dropped]
+
     def _ragmask(self, q: np.ndarray, scored: list[tuple[ChunkRow, float]], k: int, policy: Policy, method: str,
                  report: DefenceReport) -> list[tuple[ChunkRow, float]]:
         """Screen the candidates and re-rank them by their similarity after the flagged spans are removed.
@@ -136,7 +164,8 @@ class DefendedRetriever:
             echo_query = None
         mask_candidates = math.ceil(policy.ragmask.alpha * k)
         want = max(k, mask_candidates if use_mask else k,
-                   math.ceil(policy.echo.candidates * k) if echo_query is not None else k)
+                   math.ceil(policy.echo.candidates * k) if echo_query is not None else k,
+                   math.ceil(policy.flood.candidates * k) if policy.flood.enabled else k)
         started = time.perf_counter()
         if policy.ragpart.enabled:
             rows = self._ragpart(q, want, policy, max_generated, report)
@@ -147,6 +176,9 @@ class DefendedRetriever:
         report.timings_ms["candidates"] = round((time.perf_counter() - started) * 1000, 3)
         if echo_query is not None:
             scored = self._drop_echoes(echo_query, scored, policy, report)
+        if policy.flood.enabled and scored:
+            compared = math.ceil(policy.flood.candidates * k)
+            scored = self._drop_floods(scored[:compared], policy, report) + scored[compared:]
         if use_mask and scored:
             scored = self._ragmask(q, scored[:mask_candidates], k, policy, ragmask_method or policy.ragmask.method,
                                    report)

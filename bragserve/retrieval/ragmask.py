@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bragserve.config import RagMaskPolicy
+from bragserve.policy import RagMaskPolicy
 from bragserve.retrieval.token_encoder import TokenEncoder, masked_estimate, windows
 from bragserve.store.corpus import MaskFeatures
 

@@ -118,6 +118,7 @@ def test_a_planted_flood_is_left_out_of_the_top_k_and_cannot_be_laundered(defend
     assert not flood_ids & {p["doc_id"] for p in body["passages"]} and len(body["passages"]) == 3
     (group,) = body["defences"]["flood"]["floods"]
     assert set(group["doc_ids"]) == flood_ids and group["documents"] == 3 and group["kept"] is None
+    assert 'bragserve_defence_flags_total{defence="flood"} 3.0' in client.get("/metrics").text
 
     # keep_one (a corpus of mirrored pages keeps its text): the best member stays, flagged, and an answer resting
     # on it alone is not written back.

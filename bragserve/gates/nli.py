@@ -97,7 +97,8 @@ class NLIModel:
         self.precision = "bf16" if precision == "bf16" or (precision == "auto" and native) else "fp32"
         if self.precision == "bf16":
             # Autocast runs every Linear in bf16 but casts its fp32 weights again on each call: on gate-sized
-            # calls (1-8 pairs) that was half the time (3 pairs: 65 -> 35 ms). Holding the Linear weights in
+            # calls (1-8 pairs) that was a fixed cost per call (benchmarks/nli_throughput.py, held-out pairs:
+            # 1 pair 33 -> 18 ms, 3 pairs 81 -> 59 ms). Holding the Linear weights in
             # bf16 gives the same numbers (autocast would cast them to exactly these) without the per-call
             # cast; layer norms, softmax and embeddings stay fp32 as autocast keeps them.
             for module in self.model.modules():

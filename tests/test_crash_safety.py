@@ -51,7 +51,10 @@ def _check_everything_acknowledged_is_there(server, acked: list[str]) -> None:
             r = http.get(f"/documents/{doc_id}")
             assert r.status_code == 200, f"acknowledged {doc_id} lost"
             text = r.json()["text"]
-            hits = http.post("/query", json={"query": text, "k": 3, "generate": False}).json()["passages"]
+            # The synthetic survey records share one template, which is what a planted flood looks like to the
+            # flood filter (it would rightly leave them out); what is checked here is the vector index.
+            hits = http.post("/query", json={"query": text, "k": 3, "generate": False,
+                                             "defences": {"flood": {"enabled": False}}}).json()["passages"]
             assert hits[0]["doc_id"] == doc_id
 
 

@@ -163,9 +163,10 @@ class DefendedRetriever:
             report.echo = {"threshold": policy.echo.threshold, "candidates": 0, "removed": [], "skipped": skipped}
             echo_query = None
         mask_candidates = math.ceil(policy.ragmask.alpha * k)
+        flood_candidates = math.ceil(policy.flood.candidates * k)
         want = max(k, mask_candidates if use_mask else k,
                    math.ceil(policy.echo.candidates * k) if echo_query is not None else k,
-                   math.ceil(policy.flood.candidates * k) if policy.flood.enabled else k)
+                   flood_candidates if policy.flood.enabled else k)
         started = time.perf_counter()
         if policy.ragpart.enabled:
             rows = self._ragpart(q, want, policy, max_generated, report)
@@ -177,8 +178,7 @@ class DefendedRetriever:
         if echo_query is not None:
             scored = self._drop_echoes(echo_query, scored, policy, report)
         if policy.flood.enabled and scored:
-            compared = math.ceil(policy.flood.candidates * k)
-            scored = self._drop_floods(scored[:compared], policy, report) + scored[compared:]
+            scored = self._drop_floods(scored[:flood_candidates], policy, report) + scored[flood_candidates:]
         if use_mask and scored:
             scored = self._ragmask(q, scored[:mask_candidates], k, policy, ragmask_method or policy.ragmask.method,
                                    report)

@@ -192,6 +192,7 @@ class Run:
 
     def pollution(self, nli, poison_ids: set[str]) -> dict:
         """Write-backs holding a sentence no clean (ingested, non-poison) ancestor entails; poisoned write-backs."""
+        from bragserve.gates.entailment import entailment
         from bragserve.text import split_sentences
 
         polluted, poisoned, checked = [], [], 0
@@ -209,7 +210,7 @@ class Run:
             if not premises:
                 polluted.append(doc_id)
                 continue
-            probs = nli.probabilities([(p, s) for s in sentences for p in premises])[:, 0]
+            probs, _ = entailment(nli, [(p, s) for s in sentences for p in premises])  # a copied sentence: 1.0
             best = probs.reshape(len(sentences), len(premises)).max(axis=1)
             if (best < 0.5).any():
                 polluted.append(doc_id)

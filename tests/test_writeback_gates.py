@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bragserve.policy import AttributionPolicy, ContradictionPolicy, Policy
+from bragserve.policy import AttributionPolicy, ContradictionPolicy, GroundingPolicy, Policy
 from writeback_helpers import chunk_of, demo, firsts_answer, ingest, propose
 
 
@@ -44,6 +44,39 @@ def test_unsupported_sentence_is_rejected_for_grounding(client) -> None:
                      f"Edmund Hillary later opened a famous bakery in Paris that sold croissants. [{everest}]")
     assert result["decision"] == "rejected" and result["reason"] == "grounding", result
     assert "not entailed" in result["message"]
+
+
+COPIED = [
+    {"id": "teaching", "text": "A teacher must enjoy teaching. If they do not enjoy what they are doing, the students "
+                               "will be able to tell."},
+    {"id": "bridge", "text": "The Harbour Bridge opened to traffic in 1932. Its steel arch spans 503 metres."},
+    {"id": "brava", "text": "It is not true that Brava is made of gold. Brava is a volcanic island in Cape Verde."},
+]
+
+
+@pytest.mark.parametrize("verbatim", [True, False])
+def test_a_sentence_its_citation_states_word_for_word_is_grounded_without_the_model(make_client, settings,
+                                                                                   verbatim: bool) -> None:
+    client = make_client(settings, Policy(grounding=GroundingPolicy(verbatim=verbatim)))
+    ingest(client, COPIED)
+    answer = (f"A teacher must enjoy teaching. [{chunk_of(client, 'teaching')}] "
+              f"The Harbour Bridge opened to traffic in 1932. [{chunk_of(client, 'bridge')}]")
+    result = propose(client, "What must a teacher enjoy, and when did the Harbour Bridge open?", answer)
+    grounding = next(g for g in result["gates"] if g["name"] == "grounding")
+    if verbatim:
+        assert result["decision"] == "accepted", result
+        assert grounding["score"] == 1.0 and grounding["details"]["verbatim"] == [0, 1]
+    else:  # the NLI model alone doubts the first sentence against the very text it was cut from
+        assert result["decision"] != "accepted" and grounding["score"] < 0.9, result
+        assert grounding["details"]["verbatim"] == []
+
+
+def test_words_inside_a_longer_sentence_are_not_taken_as_stated(make_client, settings) -> None:
+    client = make_client(settings, Policy())
+    ingest(client, COPIED)
+    result = propose(client, "What is Brava made of?", f"Brava is made of gold. [{chunk_of(client, 'brava')}]")
+    assert result["decision"] == "rejected" and result["reason"] == "grounding", result
+    assert next(g for g in result["gates"] if g["name"] == "grounding")["details"]["verbatim"] == []
 
 
 @pytest.mark.parametrize("citation,problem", [("c999999", "does not exist"), ("zz", "does not exist")])

@@ -53,8 +53,9 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
     cited_vids = sorted({vids[c] for c in cited})  # type: ignore[misc]
     chunk_text = {cid: lookup[vids[cid]].text for cid in cited}  # type: ignore[index]
 
-    pair_scores = score_citations(sentences, chunk_text, nli)
-    grounding, per_sentence = grounding_gate(sentences, pair_scores, policy.grounding.min, policy.grounding.review_min)
+    pair_scores, stated = score_citations(sentences, chunk_text, nli, verbatim=policy.grounding.verbatim)
+    grounding, per_sentence = grounding_gate(sentences, pair_scores, policy.grounding.min, policy.grounding.review_min,
+                                             stated)
     gates.append(grounding)
     in_band = False
     if not grounding.passed:
@@ -63,7 +64,7 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
         similarity = (embedder.encode_cached([s.text for s in sentences])
                       @ corpus.embeddings(other_vids, embedder.dim).T)
         wrong_source = misattributed(sentences, per_sentence, policy.grounding.min, others, nli, similarity,
-                                     policy.attribution.prefilter_similarity)
+                                     policy.attribution.prefilter_similarity, policy.grounding.verbatim)
         if wrong_source is not None:
             gates.append(wrong_source)
             return _verdict("rejected", wrong_source, gates, sentences, vids=cited_vids)

@@ -23,6 +23,7 @@ shipped PoisonedRAG texts (with the question) does.
 
 from __future__ import annotations
 
+from bragserve.gates.entailment import entailment
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import Candidate, GateResult
 from bragserve.non_words import worst_run
@@ -104,5 +105,5 @@ def _other_supporting_docs(candidate: Candidate, sentence: CitedSentence, have: 
               and not (screened and (cid in candidate.flagged or _echo(p.text, candidate.query, policy) is not None))]
     if not others:
         return set()
-    probs = nli.probabilities([(p.text, sentence.text) for p in others])
-    return {p.doc_id for p, pr in zip(others, probs) if float(pr[0]) >= policy.grounding.min}
+    scores, _ = entailment(nli, [(p.text, sentence.text) for p in others], verbatim=policy.grounding.verbatim)
+    return {p.doc_id for p, score in zip(others, scores) if float(score) >= policy.grounding.min}

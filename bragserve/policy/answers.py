@@ -39,6 +39,9 @@ class GroundingPolicy(PolicySection):
                                                     "Bidirectional RAG code writes back only at >= 0.9).")
     review_min: float = Field(0.65, ge=0, le=1, description="From here up to `min` the answer is queued for "
                                                             "review instead of rejected (the paper's 0.65 gate).")
+    verbatim: bool = Field(True, description="A cited chunk that holds the sentence word for word, as one of its "
+                                             "own sentences, entails it without the NLI model (the model scored "
+                                             "3 of 153 such copies below `min`); false: every pair goes to NLI.")
 
 
 class AttributionPolicy(PolicySection):

@@ -74,6 +74,25 @@ def writeback_latency(http: httpx.Client, questions: list[str]) -> dict:
     return {**percentiles(samples), "gates_only": percentiles(gates), "decisions": decisions}
 
 
+def query_writeback_latency(http: httpx.Client, questions: list[str], k: int = 5) -> dict:
+    """POST /query with the extractive answer and its write-back, the path every default query takes.
+
+    Unlike POST /writebacks the gates see only the query's k passages (not the 20 attribution allows),
+    and the answer's sentences are already encoded by the generator. ``gates_only`` is the server's
+    own time in the gates; ``writeback`` adds encoding an accepted answer and committing the outcome."""
+    gates, writeback, decisions = [], [], {}
+    for q in questions:
+        r = http.post("/query", json={"query": q, "k": k, "generate": True, "writeback": True})
+        r.raise_for_status()
+        outcome = r.json()["writeback"]
+        key = outcome["decision"] + (f":{outcome['reason']}" if outcome["reason"] else "")
+        decisions[key] = decisions.get(key, 0) + 1
+        if outcome.get("timings_ms"):  # "skipped": no answer, no gates
+            gates.append(outcome["timings_ms"]["gates"])
+            writeback.append(r.json()["timings_ms"]["writeback"])
+    return {"gates_only": percentiles(gates), "writeback": percentiles(writeback), "decisions": decisions}
+
+
 def raw_encode_seconds(texts: list[str], batch: int | None = None) -> float:
     """``SentenceTransformer.encode`` on the texts: all in one call (``batch`` None: sorted by length over all of
     them, the least padding there can be), or in the groups a client sends per request."""

@@ -335,6 +335,8 @@ BENCHMARKS = {
     "growth-ceiling": ("The most an ideal extractive write-back loop could add on SQuAD re-asks (no server); see "
                        "benchmarks/growth_ceiling.py.",
                        "bragserve bench growth-ceiling --squad ../shared/data/squad/dev-v1.1.json"),
+    "flood": ("Flood filter rules: attack ASR vs what they cost honest queries, in process; see benchmarks/flood.py.",
+              "bragserve bench flood --data ../shared/data"),
     "perf": ("Ingest, latency per defence, gates, txtai peer, floor, memory and scaling; see benchmarks/perf.py.",
              "bragserve bench perf --quick"),
     "ragpart": ("RAGPart search by fragment scores vs FAISS view indexes (fp32/fp16/sq8): latency, memory, recall; "

@@ -6,7 +6,8 @@ NLI model is not certain of those: of 153 such pairs from `bench perf`-style ans
 10k chunks, 3 scored below `grounding.min` ("A teacher must enjoy teaching." against
 "A teacher must enjoy teaching. If they do not enjoy what they are doing, the students
 will be able to tell." scored 0.54), which sent answers copied word for word to review
-or rejection, and those pairs were about a third of the gates' NLI time.
+or rejection, and those pairs were half of the gates' NLI time (in process at 10k chunks:
+112 -> 55 ms per answer with the rule, every other decision equal).
 
 Only a whole sentence of the premise, as the package's one segmenter cuts it, counts,
 compared after collapsing whitespace: a hypothesis found inside a longer sentence ("It

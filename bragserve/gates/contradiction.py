@@ -55,16 +55,20 @@ def _windows(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passa
     out: list[Pair] = []
     by_sentence = []
     for passage in passages:
-        parts = split_sentences(passage.text)
-        if not parts:
-            continue
         if passage.chunk_id in fragments:
             stored = fragments[passage.chunk_id]
             sims = sentence_vectors @ stored.astype(np.float32).T
+            # Sentences are cut only for a chunk with a fragment close enough to pair: the sentence splitter
+            # was 11% of POST /writebacks' gate time (py-spy, 10k chunks) when every candidate chunk was cut.
+            if not _any_pair(sentences, sims, passage.chunk_id, policy.fragment_similarity):
+                continue
+            parts = split_sentences(passage.text)
+            if not parts:
+                continue
             anchors = [int(np.argmax([min(end, s.end) - max(start, s.start) for s in parts]))
                        for start, end in fragment_spans(passage.text, len(stored))]
             out += _best_windows(sentences, sims, anchors, passage.chunk_id, parts, policy.fragment_similarity)
-        else:
+        elif parts := split_sentences(passage.text):
             by_sentence.append((passage, parts))
     # One encoder call for every sentence searched that way: per-passage calls cost more than the encoding.
     vectors = embedder.encode_cached([s.text for _, parts in by_sentence for s in parts])
@@ -74,6 +78,12 @@ def _windows(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passa
         offset += len(parts)
         out += _best_windows(sentences, sims, list(range(len(parts))), passage.chunk_id, parts, policy.min_similarity)
     return sorted(out, key=lambda x: -x[0])
+
+
+def _any_pair(sentences: list[CitedSentence], sims: np.ndarray, chunk_id: str, min_similarity: float) -> bool:
+    """Whether ``_best_windows`` would keep any pair from this chunk (an answer sentence not citing it, close enough)."""
+    return any(chunk_id not in sentences[i].citations and float(sims[i].max()) >= min_similarity
+               for i in range(len(sentences)))
 
 
 def _best_windows(sentences: list[CitedSentence], sims: np.ndarray, anchors: list[int], chunk_id: str,

@@ -93,12 +93,13 @@ def query_writeback_latency(http: httpx.Client, questions: list[str], k: int = 5
     return {"gates_only": percentiles(gates), "writeback": percentiles(writeback), "decisions": decisions}
 
 
-def raw_encode_seconds(texts: list[str], batch: int | None = None) -> float:
+def raw_encode_seconds(texts: list[str], batch: int | None = None, precision: str = "auto") -> float:
     """``SentenceTransformer.encode`` on the texts: all in one call (``batch`` None: sorted by length over all of
-    them, the least padding there can be), or in the groups a client sends per request."""
+    them, the least padding there can be), or in the groups a client sends per request. ``precision`` "auto" is
+    the server's own (bf16 on CPUs with native bf16); "fp32" is the encoder as it ships."""
     from bragserve.embedding import Embedder
 
-    embedder = Embedder("bundled")
+    embedder = Embedder("bundled", precision=precision)  # type: ignore[arg-type]
     embedder.encode(texts[:16])  # warm up
     groups = [texts] if batch is None else [texts[i:i + batch] for i in range(0, len(texts), batch)]
     started = time.perf_counter()

@@ -98,7 +98,8 @@ class Service:
             lock = IndexLock.acquire(directory)
         try:
             embedder = embedder or Embedder(settings.embedder, batch_size=settings.embed_batch_size,
-                                            cache_size=settings.query_cache_size)
+                                            cache_size=settings.query_cache_size,
+                                            precision=settings.embedder_precision)
             nli = nli or NLIModel(settings.nli_model, precision=settings.nli_precision)
             corpus = Corpus(directory / CORPUS_FILE, readonly=readonly)
             cls._check_embedder(corpus, embedder, readonly)
@@ -294,7 +295,8 @@ class Service:
     def status(self) -> dict:
         consistent, counts = self.index.consistent()
         return {"consistent": consistent, **counts, "index_type": self.settings.index_type,
-                "embedder": self.embedder.model_id, "policy": self.policy_source, "policy_hash": self.policy.hash,
+                "embedder": self.embedder.model_id,
+                "precision": {"embedder": self.embedder.precision, "nli": self.nli.precision}, "policy": self.policy_source, "policy_hash": self.policy.hash,
                 "documents": self.corpus.document_counts(),
                 "repair_at_start": {"loaded": self.repair.loaded, "added": self.repair.added,
                                     "removed": self.repair.removed}}

@@ -61,7 +61,7 @@ class TokenEncoder:
         for i, row in enumerate(input_ids):
             ids[i, :len(row)] = torch.tensor(row)
             mask[i, :len(row)] = 1
-        with torch.inference_mode():
+        with torch.inference_mode(), self.embedder.compute():
             states = self.transformer(input_ids=ids, attention_mask=mask).last_hidden_state
         return states.float().numpy(), mask.numpy()
 

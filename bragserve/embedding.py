@@ -86,6 +86,11 @@ class Embedder:
             for module in self.model.modules():
                 if isinstance(module, torch.nn.Linear):
                     module.to(torch.bfloat16)
+        # oneDNN builds its bf16 kernels per input shape, and a shape seen for the first time cost ~6 ms more
+        # per call (3 answer sentences: p50 34.9 ms cold vs 28.7 warm). Lengths padded to a multiple of 16 leave
+        # at most 16 widths per batch size, all warm after a few requests (26.6 ms cold); padding is masked out
+        # of the mean, so the vectors are the same (cosine >= 0.99998).
+        self.pad_to = 16 if self.precision == "bf16" else 1
 
     def compute(self) -> contextlib.AbstractContextManager:
         """The numeric context every forward pass of this model runs in (the token encoder's too)."""
@@ -111,7 +116,8 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self.lock, self.compute():
             vecs = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
+                                     convert_to_numpy=True, show_progress_bar=False,
+                                     processing_kwargs={"text": {"pad_to_multiple_of": self.pad_to}})
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def encode_cached(self, texts: list[str]) -> np.ndarray:

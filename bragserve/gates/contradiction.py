@@ -81,7 +81,7 @@ def _windows(sentences: list[CitedSentence], sentence_vectors: np.ndarray, passa
 
 
 def _any_pair(sentences: list[CitedSentence], sims: np.ndarray, chunk_id: str, min_similarity: float) -> bool:
-    """Whether ``_best_windows`` would keep any pair from this chunk (an answer sentence not citing it, close enough)."""
+    """Whether ``_best_windows`` would keep a pair from this chunk (a sentence not citing it, close enough)."""
     return any(chunk_id not in sentences[i].citations and float(sims[i].max()) >= min_similarity
                for i in range(len(sentences)))
 

@@ -120,13 +120,16 @@ class NLIModel:
         return self.name
 
     def _encode(self, premises: list[str], hypotheses: list[str]):
+        # bf16 kernels are built per input shape: a first-seen width cost a gate-sized call ~10 ms more (p50 66
+        # vs 57 ms for 1-4 SQuAD pairs). Widths padded to a multiple of 16 are all warm within a few requests
+        # (cold p50 57 ms); the padding is masked, and no decision changed on those 80 calls.
+        pad = {"padding": True, "return_tensors": "pt", "pad_to_multiple_of": 16 if self.precision == "bf16" else None}
         try:
-            return self.tokenizer(premises, hypotheses, truncation="only_first", max_length=self.max_length,
-                                  padding=True, return_tensors="pt")
+            return self.tokenizer(premises, hypotheses, truncation="only_first", max_length=self.max_length, **pad)
         except Exception:  # a hypothesis longer than max_length on its own: nothing whole can be kept
             log.warning("hypothesis longer than %d tokens; truncating both sides", self.max_length)
             return self.tokenizer(premises, hypotheses, truncation="longest_first", max_length=self.max_length,
-                                  padding=True, return_tensors="pt")
+                                  **pad)
 
     def probabilities(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """Rows of [P(entailment), P(neutral), P(contradiction)], in the order given."""

@@ -56,6 +56,7 @@ class TokenEncoder:
         import torch
 
         width = max(len(ids) for ids in input_ids)
+        width += -width % self.embedder.pad_to  # the embedder's shape buckets (Embedder.pad_to)
         ids = torch.zeros((len(input_ids), width), dtype=torch.long)
         mask = torch.zeros((len(input_ids), width), dtype=torch.long)
         for i, row in enumerate(input_ids):

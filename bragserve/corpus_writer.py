@@ -20,6 +20,7 @@ from bragserve.ingest import NewDocument, PreparedDocument, prepare
 from bragserve.ingest_screening import screen
 from bragserve.policy import Policy
 from bragserve.retrieval.features import ChunkFeatures, FeatureEncoder
+from bragserve.retrieval.token_encoder import SpanProfile
 from bragserve.retrieval.ragpart import FragmentScores, RagPartViews
 from bragserve.settings import Settings
 from bragserve.store.corpus import Corpus, NewChunk
@@ -47,12 +48,19 @@ class CorpusWriter:
         self.corpus, self.index, self.views, self.features = corpus, index, views, features
         self.lane = threading.Lock()
 
-    def encode_chunks(self, texts: list[str]) -> list[ChunkFeatures]:
-        """Chunk vectors plus what the defences need, stored with every chunk (ingested or written back)."""
+    def encode_chunks(self, texts: list[str], known: dict[str, SpanProfile] | None = None) -> list[ChunkFeatures]:
+        """Chunk vectors plus what the defences need, stored with every chunk (ingested or written back);
+        ``known``: token profiles already made by ``profile`` (not computed again)."""
         return self.features.encode(texts, fragments=self.policy.ragpart.fragments
                                     if self.policy.ragpart.store_fragments else None,
                                     window_size=self.policy.ragmask.mask_tokens,
-                                    window_stride=self.policy.ragmask.stride)
+                                    window_stride=self.policy.ragmask.stride, known=known)
+
+    def profile(self, text: str) -> SpanProfile:
+        """One text's vector with the mask windows its chunk would store: one encoder pass that both the novelty
+        gate (the vector) and storing an accepted answer (the windows) use."""
+        return self.features.tokens.profile([text], size=self.policy.ragmask.mask_tokens,
+                                            stride=self.policy.ragmask.stride)[0]
 
     def ingest(self, documents: list[NewDocument], *, actor: str) -> list[IngestedDocument]:
         """Encode and screen outside the lane (the slow part), then commit every document in one transaction."""

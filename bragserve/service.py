@@ -82,7 +82,7 @@ class Service:
                                            mask=RagMask(self.features.tokens), dim=embedder.dim)
         self.loop = WritebackLoop(policy=policy, corpus=corpus, index=index, embedder=embedder, nli=nli,
                                   lane=self._write_lane, apply_index=self.writer.apply_index,
-                                  encode_chunks=self.writer.encode_chunks)
+                                  encode_chunks=self.writer.encode_chunks, profile=self.writer.profile)
         self.exposure = ExposureCounter(corpus, self._write_lane)
         if lock is not None:
             self._record_policy()
@@ -296,7 +296,8 @@ class Service:
         consistent, counts = self.index.consistent()
         return {"consistent": consistent, **counts, "index_type": self.settings.index_type,
                 "embedder": self.embedder.model_id,
-                "precision": {"embedder": self.embedder.precision, "nli": self.nli.precision}, "policy": self.policy_source, "policy_hash": self.policy.hash,
+                "precision": {"embedder": self.embedder.precision, "nli": self.nli.precision},
+                "policy": self.policy_source, "policy_hash": self.policy.hash,
                 "documents": self.corpus.document_counts(),
                 "repair_at_start": {"loaded": self.repair.loaded, "added": self.repair.added,
                                     "removed": self.repair.removed}}

@@ -28,6 +28,7 @@ from bragserve.gates.nli import NLIModel
 from bragserve.gates.pipeline import evaluate
 from bragserve.gates.report import Candidate, GateResult, Verdict
 from bragserve.policy import Policy
+from bragserve.retrieval.token_encoder import SpanProfile
 from bragserve.store import lineage
 from bragserve.store import reviews as review_rows
 from bragserve.store.corpus import Corpus, NewChunk, now_iso, where
@@ -55,11 +56,12 @@ def _writeback_id(answer_text: str) -> str:
 
 class WritebackLoop:
     def __init__(self, *, policy: Policy, corpus: Corpus, index: LiveIndex, embedder: Embedder, nli: NLIModel,
-                 lane: threading.Lock, apply_index, encode_chunks) -> None:
+                 lane: threading.Lock, apply_index, encode_chunks, profile) -> None:
         self.policy, self.corpus, self.index, self.embedder, self.nli = policy, corpus, index, embedder, nli
         self._lane = lane
         self._apply_index = apply_index
         self._encode_chunks = encode_chunks
+        self._profile = profile
 
     def _models(self) -> dict[str, str]:
         return {"nli": self.nli.model_id, "embedder": self.embedder.model_id}
@@ -77,12 +79,20 @@ class WritebackLoop:
             raise InvalidInput(f"answer has {len(candidate.answer)} characters; the limit is "
                                f"{policy.writeback.max_answer_chars}", code="answer_too_long")
         started = time.perf_counter()
+        profiles: dict[str, SpanProfile] = {}
+
+        def encode_answer(text: str) -> np.ndarray:
+            # The novelty gate's vector comes from the pass that also gives the windows stored with an
+            # accepted answer, so an accepted answer is encoded once, not twice.
+            profiles[text] = self._profile(text)
+            return profiles[text].vector
+
         verdict = evaluate(candidate, policy=policy, nli=self.nli, embedder=self.embedder, corpus=self.corpus,
-                           index=self.index)
+                           index=self.index, encode_answer=encode_answer)
         gated = time.perf_counter()
         # Encoding an accepted answer's chunks is the slow part of storing it: done before taking the
         # writer lane so other writers do not wait on the encoder.
-        chunks = self._prepare(verdict.answer_text) if verdict.decision == "accepted" else []
+        chunks = self._prepare(verdict.answer_text, profiles) if verdict.decision == "accepted" else []
         prepared = time.perf_counter()
         gates = [g.as_dict() for g in verdict.gates]
         base = {"query": candidate.query, "answer": candidate.answer, "generator": candidate.generator,
@@ -134,11 +144,12 @@ class WritebackLoop:
                               {"nearest_doc": doc_id})
         return None
 
-    def _prepare(self, text: str) -> list[NewChunk]:
-        """The chunks of an answer to be stored, encoded with everything the defences read."""
+    def _prepare(self, text: str, known: dict[str, SpanProfile] | None = None) -> list[NewChunk]:
+        """The chunks of an answer to be stored, encoded with everything the defences read (``known``: token
+        profiles the gates already made, reused for a chunk with exactly that text)."""
         spans = chunk_text(text, max_words=self.policy.chunking.max_words,
                            overlap_sentences=self.policy.chunking.overlap_sentences)
-        feats = self._encode_chunks([s.text for s in spans])
+        feats = self._encode_chunks([s.text for s in spans], known)
         return [NewChunk(i, s.text, s.start, s.end, f.vector, f) for i, (s, f) in enumerate(zip(spans, feats))]
 
     def _accept(self, db: sqlite_utils.Database, query: str, generator: str, verdict: Verdict, base: dict,

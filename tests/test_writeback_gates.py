@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bragserve.policy import AttributionPolicy, ContradictionPolicy, GroundingPolicy, Policy
+from conftest import open_policy
 from writeback_helpers import chunk_of, demo, firsts_answer, ingest, propose
 
 
@@ -35,6 +37,32 @@ def test_supported_answer_is_accepted_and_becomes_retrievable(client) -> None:
                     f"Olympus Mons on Mars is the tallest volcano known in the Solar System. [{chunk_of(client, 'mars')}]")
     assert later["decision"] == "accepted", later
     assert later["depth"] == 2
+
+
+@pytest.mark.parametrize("policy", ["open", "default"])
+def test_an_accepted_answer_is_stored_with_what_an_ingest_of_its_text_would_store(make_client, settings,
+                                                                                  policy: str) -> None:
+    """The novelty gate's encoder pass is reused to store an accepted answer (vector and RAGMask windows): the
+    stored features must be those an ingest of the same text computes from scratch (the default policy also
+    stores RAGPart fragments)."""
+    client = make_client(settings, open_policy() if policy == "open" else Policy())
+    demo(client)
+    query, answer = firsts_answer(client)
+    result = propose(client, query, answer)
+    assert result["decision"] == "accepted", result
+    text = client.get(f"/documents/{result['document_id']}").json()["text"]
+    ingest(client, [{"id": "same-text", "text": text}])
+    service = client.app.state.service
+    vids = [int(chunk_of(client, doc)[1:]) for doc in (result["document_id"], "same-text")]
+    stored, fresh = (service.corpus.mask_features([v], service.embedder.dim)[v] for v in vids)
+    assert (stored.windows, stored.tokens, stored.window_size) == (fresh.windows, fresh.tokens, fresh.window_size)
+    assert np.allclose(stored.window_sums, fresh.window_sums, atol=1e-3)
+    vectors = service.corpus.embeddings(np.array(vids), service.embedder.dim)
+    assert float(vectors[0] @ vectors[1]) > 0.9999
+    fragments = service.corpus.fragments(vids, service.embedder.dim)
+    assert len(fragments) == (2 if policy == "default" else 0)
+    if fragments:
+        assert np.allclose(fragments[vids[0]], fragments[vids[1]], atol=1e-3)
 
 
 def test_unsupported_sentence_is_rejected_for_grounding(client) -> None:

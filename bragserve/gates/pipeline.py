@@ -8,6 +8,8 @@ grounding scores.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from bragserve.embedding import Embedder
@@ -35,7 +37,9 @@ def _verdict(decision: str, gate: GateResult | None, gates: list[GateResult], se
 
 
 def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: Embedder, corpus: Corpus,
-             index: LiveIndex) -> Verdict:
+             index: LiveIndex, encode_answer: Callable[[str], np.ndarray] | None = None) -> Verdict:
+    """``encode_answer`` makes the whole answer's vector (default: the embedder); the write-back loop passes one
+    that keeps what storing an accepted answer needs from the same encoder pass."""
     sentences = split_cited(candidate.answer)
     if candidate.default_citations:
         sentences = [s if s.citations else CitedSentence(s.text, candidate.default_citations) for s in sentences]
@@ -96,7 +100,7 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
     gates.append(loop)
 
     answer_text = " ".join(s.text for s in sentences)
-    vector = embedder.encode([answer_text])[0]
+    vector = encode_answer(answer_text) if encode_answer is not None else embedder.encode([answer_text])[0]
     novelty = novelty_gate(vector, sentences, chunk_text, index, corpus, policy.novelty.max_similarity)
     gates.append(novelty)
     if not novelty.passed:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bragserve.embedding import Embedder
-from bragserve.retrieval.token_encoder import TokenEncoder
+from bragserve.retrieval.token_encoder import SpanProfile, TokenEncoder
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,19 @@ class FeatureEncoder:
         self.embedder = embedder
         self.tokens = TokenEncoder(embedder)
 
-    def encode(self, texts: list[str], *, fragments: int | None, window_size: int,
-               window_stride: int) -> list[ChunkFeatures]:
-        """One token-level pass for the vectors and windows, one batched encode for all fragments."""
+    def encode(self, texts: list[str], *, fragments: int | None, window_size: int, window_stride: int,
+               known: dict[str, SpanProfile] | None = None) -> list[ChunkFeatures]:
+        """One token-level pass for the vectors and windows, one batched encode for all fragments.
+
+        ``known`` holds token profiles already computed for some of the texts (with the same window size and
+        stride): a write-back's answer is profiled by the novelty gate, and is not run through the encoder
+        again when it is stored."""
         if not texts:
             return []
-        profiles = self.tokens.profile(texts, size=window_size, stride=window_stride)
+        known = known or {}
+        todo = list(dict.fromkeys(t for t in texts if t not in known))
+        fresh = dict(zip(todo, self.tokens.profile(todo, size=window_size, stride=window_stride))) if todo else {}
+        profiles = [known[t] if t in known else fresh[t] for t in texts]
         frag_vecs = None
         if fragments:
             pieces = [f for t in texts for f in fragment_texts(t, fragments)]

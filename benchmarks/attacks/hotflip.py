@@ -32,9 +32,10 @@ class HotFlip:
 
     def _similarity(self, batch: torch.Tensor, q: torch.Tensor, embeds: torch.Tensor | None = None) -> torch.Tensor:
         mask = torch.ones_like(batch)
-        out = self.model(input_ids=None if embeds is not None else batch, inputs_embeds=embeds,
-                         attention_mask=mask).last_hidden_state.mean(dim=1)
-        return torch.nn.functional.normalize(out, dim=-1) @ q
+        with self.embedder.compute():  # white-box against the model as served (bf16 where the server runs bf16)
+            out = self.model(input_ids=None if embeds is not None else batch, inputs_embeds=embeds,
+                             attention_mask=mask).last_hidden_state.mean(dim=1)
+        return torch.nn.functional.normalize(out.float(), dim=-1) @ q
 
     def attack(self, query: str, text: str, *, tokens: int = 20, iterations: int = 20, candidates: int = 16,
                spread: bool = False) -> tuple[str, float, float]:

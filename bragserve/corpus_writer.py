@@ -20,8 +20,8 @@ from bragserve.ingest import NewDocument, PreparedDocument, prepare
 from bragserve.ingest_screening import screen
 from bragserve.policy import Policy
 from bragserve.retrieval.features import ChunkFeatures, FeatureEncoder
-from bragserve.retrieval.token_encoder import SpanProfile
 from bragserve.retrieval.ragpart import FragmentScores, RagPartViews
+from bragserve.retrieval.token_encoder import SpanProfile
 from bragserve.settings import Settings
 from bragserve.store.corpus import Corpus, NewChunk
 from bragserve.store.live_index import LiveIndex

@@ -26,6 +26,8 @@ def machine() -> dict:
     import torch
     import transformers
 
+    from bragserve.precision import native_bf16
+
     cpu = "unknown"
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
@@ -34,7 +36,7 @@ def machine() -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
             "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             # What precision="auto" picks for the embedder and the NLI model here.
-            "native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+            "native_bf16": native_bf16(),
             "faiss": faiss.__version__, "transformers": transformers.__version__,
             "sentence_transformers": sentence_transformers.__version__,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "code": code_version()}

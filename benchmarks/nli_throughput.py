@@ -23,10 +23,9 @@ CALL_SIZES = (1, 3, 8)
 
 
 def run(pairs: int, batch: int, seq: int, repeats: int, squad: str, nli_data: str, calls: int) -> dict:
-    import torch
-
     from bragserve.embedding import Embedder
     from bragserve.gates.nli import NLIModel
+    from bragserve.precision import native_bf16
     from bragserve.training.nli_datasets import LABELS, snli_test_cased
     from bragserve.training.squad_pairs import build_pairs
 
@@ -97,7 +96,7 @@ def run(pairs: int, batch: int, seq: int, repeats: int, squad: str, nli_data: st
                               "repeats": repeats, "calls_per_size": calls, "call_sizes": list(CALL_SIZES),
                               "target_pairs_per_s": 100},
                "results": {"variants": rows, "encode_texts_per_s": round(encode, 1),
-                           "native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}}
+                           "native_bf16": native_bf16()}}
     write_results("nli_throughput", payload, rows)
     _plot(rows)
     return payload

@@ -13,9 +13,10 @@ import threading
 from collections import OrderedDict
 from typing import Literal
 
-import torch  # imported before faiss anywhere: two OpenMP runtimes fight otherwise
+import torch  # noqa: F401  (imported before faiss anywhere: two OpenMP runtimes fight otherwise)
 import numpy as np
 
+from bragserve import precision as precision_
 from bragserve.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -76,17 +77,13 @@ class Embedder:
         self.batch_size = batch_size
         self._cache = _LRU(cache_size)
         self.lock = threading.Lock()  # public: the token encoder shares it
-        # bf16 where the CPU computes it natively (AVX512-BF16/AMX), as for the NLI model: every Linear holds
-        # bf16 weights and runs under autocast (layer norms, softmax and pooling stay fp32). Measured on SQuAD
+        # bf16 where the CPU computes it natively, as for the NLI model (bragserve.precision). Measured on SQuAD
         # (benchmarks/embed_precision.py): ingest-sized batches 1.86x faster, vectors at cosine >= 0.99996 to
         # fp32, recall@5 of 2,000 questions 86.75 vs 86.80%. A single query is no faster (its cost is per-call
-        # overhead, not matmuls). Emulated bf16 would be slower, so auto keeps fp32 there.
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        self.precision = "bf16" if precision == "bf16" or (precision == "auto" and native) else "fp32"
+        # overhead, not matmuls).
+        self.precision = precision_.resolve(precision)
         if self.precision == "bf16":
-            for module in self.model.modules():
-                if isinstance(module, torch.nn.Linear):
-                    module.to(torch.bfloat16)
+            precision_.hold_linear_in_bf16(self.model)
         # oneDNN builds its bf16 kernels per input shape, and a shape seen for the first time cost ~6 ms more
         # per call (3 answer sentences: p50 34.9 ms cold vs 28.7 warm). Lengths padded to a multiple of 16 leave
         # at most 16 widths per batch size, all warm after a few requests (26.6 ms cold); padding is masked out
@@ -95,9 +92,7 @@ class Embedder:
 
     def compute(self) -> contextlib.AbstractContextManager:
         """The numeric context every forward pass of this model runs in (the token encoder's too)."""
-        if self.precision == "bf16":
-            return torch.autocast("cpu", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return precision_.compute(self.precision)
 
     @property
     def tokenizer(self):

@@ -8,7 +8,6 @@ from the checkpoint's own ``config.id2label``, matched by name.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from bragserve import precision as precision_
 
 log = logging.getLogger(__name__)
 
@@ -91,29 +92,17 @@ class NLIModel:
         self.batch_size = batch_size
         self._torch = torch
         self._lock = threading.Lock()
-        # bf16 autocast: 2.3x the fp32 throughput on CPUs with native bf16 (AVX512-BF16/AMX), with 99.9% of
-        # decisions unchanged on held-out pairs (benchmarks/nli_throughput.py); emulated bf16 would be slower.
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        self.precision = "bf16" if precision == "bf16" or (precision == "auto" and native) else "fp32"
+        # bf16 (bragserve.precision): 2.3x the fp32 throughput on CPUs with native bf16, with 99.9% of
+        # decisions unchanged on held-out pairs (benchmarks/nli_throughput.py).
+        self.precision = precision_.resolve(precision)
         if self.precision == "bf16":
-            # Autocast runs every Linear in bf16 but casts its fp32 weights again on each call: on gate-sized
-            # calls (1-8 pairs) that was a fixed cost per call (benchmarks/nli_throughput.py, held-out pairs:
-            # 1 pair 33 -> 18 ms, 3 pairs 81 -> 59 ms). Holding the Linear weights in
-            # bf16 gives the same numbers (autocast would cast them to exactly these) without the per-call
-            # cast; layer norms, softmax and embeddings stay fp32 as autocast keeps them.
-            for module in self.model.modules():
-                if isinstance(module, torch.nn.Linear):
-                    module.to(torch.bfloat16)
+            precision_.hold_linear_in_bf16(self.model)
         if precision == "int8":
             # Dynamic int8 Linear layers: the fastest option on CPUs without bf16 (and ~1.4x bf16 here), at a
             # measured cost of about a point of accuracy and 3% of decisions; chosen explicitly, never by auto.
             self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
             self.precision = "int8"
 
-    def _autocast(self):
-        if self.precision == "bf16":
-            return self._torch.autocast("cpu", dtype=self._torch.bfloat16)
-        return contextlib.nullcontext()
 
     @property
     def model_id(self) -> str:
@@ -139,7 +128,7 @@ class NLIModel:
         # Length-sorted batches waste less compute on padding.
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         torch = self._torch
-        with self._lock, torch.inference_mode(), self._autocast():
+        with self._lock, torch.inference_mode(), precision_.compute(self.precision):
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
                 batch = self._encode([pairs[i][0] for i in idx], [pairs[i][1] for i in idx])

@@ -103,7 +103,6 @@ class NLIModel:
             self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
             self.precision = "int8"
 
-
     @property
     def model_id(self) -> str:
         return self.name

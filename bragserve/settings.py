@@ -27,8 +27,8 @@ class Settings(BaseSettings):
                                                  "sentence-transformers path or id.")
     embedder_precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="Embedder compute precision; auto = bf16 where the CPU has native bf16, else fp32. "
-                            "Vectors agree with fp32 to cosine >= 0.99996 (benchmarks/embed_precision.py), so a corpus embedded in one is searched "
-                            "with the other.")
+                            "Vectors agree with fp32 to cosine >= 0.99996 (benchmarks/embed_precision.py), so a "
+                            "corpus embedded in one is searched with the other.")
     nli_model: str = Field("bundled", description="'bundled' (the shipped MiniLM NLI cross-encoder) or a Hugging "
                                                   "Face sequence-classification checkpoint path or id.")
     nli_precision: Literal["auto", "fp32", "bf16", "int8"] = Field(

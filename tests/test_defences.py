@@ -78,7 +78,8 @@ def test_a_chunk_quoting_the_query_is_left_out_of_the_top_k_and_reported(defende
     assert body["passages"][0]["doc_id"] == "mars-moons"
     assert "planted" not in {p["doc_id"] for p in body["passages"]}
     echo = body["defences"]["echo"]
-    assert echo["candidates"] == 9 and [(r["doc_id"], r["share"]) for r in echo["removed"]] == [("planted", 1.0)]
+    assert echo["candidates"] == 15 + 3  # the flood filter's pool, plus k so that k remain when it removes a flood
+    assert [(r["doc_id"], r["share"]) for r in echo["removed"]] == [("planted", 1.0)]
     assert echo["removed"][0]["similarity"] == undefended["passages"][0]["score"]
     assert client.get("/documents/planted").json()["status"] == "active"  # left out, not deleted
     short = client.post("/query", json={"query": "mars moons", "generate": False}).json()["defences"]["echo"]
@@ -131,6 +132,48 @@ def test_a_planted_flood_is_left_out_of_the_top_k_and_cannot_be_laundered(defend
     gate = next(g for g in body["writeback"]["gates"] if g["name"] == "screening")
     assert "planted flood" in gate["message"]
     assert client.get("/documents", params={"source": "writeback"}).json()["data"] == []
+
+
+# Near-duplicate pages of one town (B, C, D restate A without its sentence on the bridge) rank below three short
+# passages on the bridge, which are not close to them: a flood only a pool of 6 or more candidates sees whole.
+TOWN = ("Lindenport is a port town on the Vessel river, known for its fish market, its shipyards and a university "
+        "founded by merchants. Its old quarter keeps timber houses from the sixteenth century, and a ferry runs to the "
+        "islands twice a day in summer.")
+BRIDGE = {
+    "town-a": TOWN + " The Harbor Bridge in Lindenport opened to traffic in 1932.",
+    "town-b": TOWN + " The town hosts a regatta every August.",
+    "town-c": TOWN.replace("fish market", "covered fish market") + " Its museum shows ship models.",
+    "town-d": TOWN.replace("twice a day", "three times a day") + " Its winters are mild and wet.",
+    "landmark": "The Harbor Bridge is the landmark most visitors photograph in Lindenport.",
+    "tram": "Lindenport's tram service across the bridge ended in 1961.",
+    "commute": "Traffic on the Harbor Bridge is heavy in the morning, when commuters cross into Lindenport.",
+    "dredged": "The harbor of Lindenport was dredged in 1925 to admit larger ships.",
+    "ceremony": "The bridge's opening ceremony was attended by the mayor and a brass band.",
+    "inspection": "Engineers inspected the Harbor Bridge in 2010 and found its steel sound.",
+}
+BRIDGE_QUERY = "When did the Harbor Bridge in Lindenport open to traffic?"
+
+
+@pytest.mark.parametrize(("pool", "flood"), [(None, True), (6, True), (4, False)])
+def test_the_flood_verdict_on_a_passage_does_not_depend_on_k(defended_client, pool: int | None, flood: bool) -> None:
+    """Floods are found among the same best candidates whatever k, so a query asking for 1 passage and one asking for
+    20 agree (POST /writebacks checks a client's citations among 20). Before, 3 * k were compared: at k = 1 the
+    town's pages were served, at k = 3 they were a flood."""
+    client = defended_client
+    ingest(client, [{"id": doc_id, "text": text} for doc_id, text in BRIDGE.items()])
+    defences = {} if pool is None else {"defences": {"flood": {"pool": pool}}}
+    served, floods = {}, {}
+    for k in (1, 3, 20):
+        body = client.post("/query", json={"query": BRIDGE_QUERY, "generate": False, "k": k, **defences}).json()
+        served[k] = [p["doc_id"] for p in body["passages"]]
+        floods[k] = [sorted(f["doc_ids"]) for f in body["defences"]["flood"]["floods"]]
+    assert served[1] == served[20][:1] and served[3] == served[20][:3], served
+    assert floods[1] == floods[3] == floods[20]
+    town = ["town-a", "town-b", "town-c", "town-d"]
+    if flood:  # with a pool of 6 the fourth page ranks after it and joins the flood as the rest of the same text
+        assert floods[20] == [town] and not set(town) & set(served[20]) and len(served[20]) == len(BRIDGE) - 4
+    else:  # a pool of 4 holds one of the pages: no flood, and the best passage is served at every k
+        assert floods[20] == [] and served[1] == ["town-a"] and len(served[20]) == len(BRIDGE)
 
 
 @pytest.mark.xfail(strict=True, reason="known miss (issue 5 open): at delta 0.1 / min_share_ratio 1.5 the masked "

@@ -147,7 +147,7 @@ class FloodOverride(_Strict):
     similarity: StrictFloat | StrictInt | None = None
     min_documents: StrictInt | None = None
     action: Literal["remove", "keep_one"] | None = None
-    candidates: StrictFloat | StrictInt | None = None
+    pool: StrictInt | None = None
 
 
 class ScreeningOverride(_Strict):

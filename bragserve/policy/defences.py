@@ -101,8 +101,11 @@ class FloodPolicy(PolicySection):
         "remove", description="remove: leave every member out of the top k (reported, not deleted); keep_one: keep "
                               "the best member (a corpus of mirrored pages keeps its text) but flag it, so no "
                               "write-back can rest on it alone.")
-    candidates: float = Field(3.0, ge=1, le=20, description="Candidates compared = candidates * k (a flood for the "
-                                                            "query fills its top k, and k must remain without it).")
+    pool: int = Field(15, ge=2, le=500, description="Floods are found among this many best candidates whatever k, "
+                                                   "so that a passage is treated alike by a query asking for 3 and "
+                                                   "one asking for 20 (POST /writebacks checks citations among 20); "
+                                                   "a later candidate close to a flood's member joins it. k more are "
+                                                   "fetched so that k remain when the whole pool is one flood.")
 
 
 class IngestScreeningPolicy(PolicySection):

@@ -102,7 +102,8 @@ class DefendedRetriever:
         started = time.perf_counter()
         ingested = [i for i, (row, _) in enumerate(scored) if row.source != "writeback"]
         vectors = self.corpus.embeddings(np.array([scored[i][0].vid for i in ingested], dtype=np.int64), self.dim)
-        found = find_floods([scored[i][0].doc_id for i in ingested], vectors, flood.similarity, flood.min_documents)
+        found = find_floods([scored[i][0].doc_id for i in ingested], vectors, flood.similarity, flood.min_documents,
+                            flood.pool)
         dropped: set[int] = set()
         groups = []
         for group in found:
@@ -112,7 +113,7 @@ class DefendedRetriever:
                            "doc_ids": sorted({scored[m][0].doc_id for m in members}),
                            "kept": scored[members[0]][0].id if flood.action == "keep_one" else None})
         report.flood = {"similarity": flood.similarity, "min_documents": flood.min_documents, "action": flood.action,
-                        "candidates": len(scored), "floods": groups}
+                        "pool": min(flood.pool, len(ingested)), "candidates": len(ingested), "floods": groups}
         report.timings_ms["flood"] = round((time.perf_counter() - started) * 1000, 3)
         return [rs for i, rs in enumerate(scored) if i not in dropped]
 
@@ -163,10 +164,9 @@ class DefendedRetriever:
             report.echo = {"threshold": policy.echo.threshold, "candidates": 0, "removed": [], "skipped": skipped}
             echo_query = None
         mask_candidates = math.ceil(policy.ragmask.alpha * k)
-        flood_candidates = math.ceil(policy.flood.candidates * k)
         want = max(k, mask_candidates if use_mask else k,
                    math.ceil(policy.echo.candidates * k) if echo_query is not None else k,
-                   flood_candidates if policy.flood.enabled else k)
+                   policy.flood.pool + k if policy.flood.enabled else k)
         started = time.perf_counter()
         if policy.ragpart.enabled:
             rows = self._ragpart(q, want, policy, max_generated, report)
@@ -178,7 +178,7 @@ class DefendedRetriever:
         if echo_query is not None:
             scored = self._drop_echoes(echo_query, scored, policy, report)
         if policy.flood.enabled and scored:
-            scored = self._drop_floods(scored[:flood_candidates], policy, report) + scored[flood_candidates:]
+            scored = self._drop_floods(scored, policy, report)
         if use_mask and scored:
             scored = self._ragmask(q, scored[:mask_candidates], k, policy, ragmask_method or policy.ragmask.method,
                                    report)

@@ -28,13 +28,22 @@ class Flood:
     documents: int  # distinct documents among them
 
 
-def find_floods(doc_ids: list[str], vectors: np.ndarray, similarity: float, min_documents: int) -> list[Flood]:
+def find_floods(doc_ids: list[str], vectors: np.ndarray, similarity: float, min_documents: int,
+                pool: int | None = None) -> list[Flood]:
     """Connected groups of chunks (edges: different documents, cosine >= ``similarity``) from at least
-    ``min_documents`` distinct documents. ``vectors`` are the stored, normalised chunk embeddings."""
+    ``min_documents`` distinct documents. ``vectors`` are the stored, normalised chunk embeddings, best first.
+
+    Groups are found among the first ``pool`` chunks only (all when None), so that a chunk's verdict does not depend
+    on how many candidates a caller fetched: a query asking for 3 passages and one asking for 20 see the same floods
+    in the same pool. A chunk after the pool that links directly to a flood's member joins that flood: it is the
+    rest of the same planted text, and without it a flood larger than the pool would refill the top k."""
     n = len(doc_ids)
-    if n < min_documents:
+    pool = n if pool is None else min(pool, n)
+    if pool < min_documents:
         return []
-    parent = list(range(n))
+    docs = np.asarray(doc_ids)
+    linked = ((vectors[:pool] @ vectors.T) >= similarity) & (docs[:pool, None] != docs[None, :])  # pool x n
+    parent = list(range(pool))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -42,17 +51,16 @@ def find_floods(doc_ids: list[str], vectors: np.ndarray, similarity: float, min_
             i = parent[i]
         return i
 
-    close = (vectors @ vectors.T) >= similarity
-    for i in range(n):
-        for j in range(i + 1, n):
-            if close[i, j] and doc_ids[i] != doc_ids[j]:
-                parent[root(i)] = root(j)
+    for i, j in np.argwhere(np.triu(linked[:, :pool], 1)):
+        parent[root(int(i))] = root(int(j))
     groups: dict[int, list[int]] = {}
-    for i in range(n):
+    for i in range(pool):
         groups.setdefault(root(i), []).append(i)
     out = []
     for members in groups.values():
-        documents = len({doc_ids[i] for i in members})
-        if documents >= min_documents:
-            out.append(Flood(sorted(members), documents))
+        if len(set(docs[members])) < min_documents:
+            continue
+        later = [pool + int(j) for j in np.flatnonzero(linked[members, pool:].any(axis=0))]
+        members = members + later
+        out.append(Flood(members, len(set(docs[members]))))
     return sorted(out, key=lambda f: f.members[0])

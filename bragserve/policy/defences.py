@@ -19,8 +19,11 @@ class RagPartPolicy(PolicySection):
     fragments: int = Field(5, ge=2, le=12, description="N: contiguous fragments per chunk, near-equal by words "
                                                        "(fixed at ingest).")
     views_k: int = Field(3, ge=1, le=12, description="k: fragments averaged per view; C(N, k) views are searched.")
-    depth: int = Field(0, ge=0, le=200, description="Passages each view retrieves (top-p per view); 0 = the "
-                                                    "query's k.")
+    depth: int = Field(20, ge=0, le=200, description="Passages each view retrieves (top-p per view), whatever k, so "
+                                                     "that the vote ranks the first candidates alike for every k "
+                                                     "(the flood filter's pool is among them); a query needing more "
+                                                     "candidates gets the rest from a deeper vote, after them. "
+                                                     "0 = the query's candidate count (varies with k).")
     mode: Literal["vote", "intersection"] = Field("vote", description="Rank by views that retrieved a chunk "
                                                                       "(ties: best rank), or keep only chunks every "
                                                                       "view retrieved.")

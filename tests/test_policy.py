@@ -33,6 +33,7 @@ def test_every_policy_field_is_documented() -> None:
     ("[generation]\ngenerator = \"gpt\"\n", "generation.generator"),
     ("[retrieval]\ndefault_k = 50\nmax_k = 10\n", "default_k must not exceed"),
     ("retrieval = [", "not valid TOML"),
+    ("[flood]\ncandidates = 3.0\n", "replaced by flood.pool"),
 ])
 def test_invalid_policies_are_refused_with_the_key(tmp_path: Path, text: str, fragment: str) -> None:
     path = tmp_path / "p.toml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from bragserve.policy.section import PolicySection
 
@@ -109,6 +109,15 @@ class FloodPolicy(PolicySection):
                                                    "one asking for 20 (POST /writebacks checks citations among 20); "
                                                    "a later candidate close to a flood's member joins it. k more are "
                                                    "fetched so that k remain when the whole pool is one flood.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: object) -> object:
+        """A policy file written for the 3 x k rule names what replaced it, rather than an unknown key."""
+        if isinstance(data, dict) and "candidates" in data:
+            raise ValueError("flood.candidates (3 x k compared) was replaced by flood.pool, a fixed count (15 by "
+                             "default), so that a passage's verdict does not depend on k")
+        return data
 
 
 class IngestScreeningPolicy(PolicySection):

@@ -3,7 +3,7 @@ on a passage depends on how many passages were asked for.
 
     bragserve bench flood [--data ../shared/data]
 
-In process, no server (about 10 minutes): the flood filter's own grouping (``find_floods``) applied as
+In process, no server (about 4 minutes): the flood filter's own grouping (``find_floods``) applied as
 DefendedRetriever applies it: floods are found among the first ``pool`` (15) dense hits of each query, ``pool + k``
 are fetched, a later hit close to a flood's member joins it, and the top k (5) is what is left. Rules: the
 (similarity, min_documents) grid at the shipped pool, ``action = "keep_one"`` for the shipped setting, the shipped

@@ -78,17 +78,19 @@ def filtered_topk(order: np.ndarray, vectors: np.ndarray, rule: Rule | None, k: 
     return [c for c in cands if c not in removed][:k]
 
 
-def hits(vectors: np.ndarray, queries: np.ndarray, wanted: list[set[int]], k: int,
-         rules: list[Rule | None]) -> dict:
+def ranked(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Each query's best DEPTH documents, best first."""
+    return np.argsort(-(queries @ vectors.T), axis=1)[:, :DEPTH]
+
+
+def hits(order: np.ndarray, vectors: np.ndarray, wanted: list[set[int]], k: int, rules: list[Rule | None]) -> dict:
     """Per rule (None: unfiltered), the share of queries with a wanted document in the top k."""
-    order = np.argsort(-(queries @ vectors.T), axis=1)[:, :DEPTH]
     return {label(rule): round(100 * float(np.mean([bool(set(filtered_topk(o, vectors, rule, k)) & w)
                                                     for o, w in zip(order, wanted)])), 1) for rule in rules}
 
 
-def lost_at_20(vectors: np.ndarray, queries: np.ndarray, rules: list[Rule | None]) -> dict:
+def lost_at_20(order: np.ndarray, vectors: np.ndarray, rules: list[Rule | None]) -> dict:
     """Per rule, the share of queries one of whose 3 passages is not among its 20."""
-    order = np.argsort(-(queries @ vectors.T), axis=1)[:, :DEPTH]
     return {label(rule): round(100 * float(np.mean([not set(filtered_topk(o, vectors, rule, 3))
                                                     <= set(filtered_topk(o, vectors, rule, 20)) for o in order])), 1)
             for rule in rules}
@@ -130,8 +132,9 @@ def main(argv: list[str] | None = None) -> dict:
         vectors = np.vstack([clean_vecs, embedder.encode(texts).astype(np.float32)])
         poison_of = [{len(clean) + j for j, o in enumerate(owner) if o == i} for i in range(len(targets))]
         gold_of = [{position[g] for g in t["gt_text"] if g in position} for t in targets]
-        results["attacks"][attack] = {"asr": hits(vectors, queries, poison_of, args.k, rules),
-                                      "sr": hits(vectors, queries, gold_of, args.k, rules)}
+        order = ranked(vectors, queries)
+        results["attacks"][attack] = {"asr": hits(order, vectors, poison_of, args.k, rules),
+                                      "sr": hits(order, vectors, gold_of, args.k, rules)}
         print(f"{attack}: done", flush=True)
 
     docs, pairs, questions = load_squad(args.data / "squad/dev-v1.1.json")
@@ -149,9 +152,10 @@ def main(argv: list[str] | None = None) -> dict:
         "growth_reasks": (squad_vecs, embedder.encode([q["question"] for q in reasks]).astype(np.float32),
                           [{index_of[q["doc"]]} for q in reasks])}
     for name, (vectors, qv, gold) in honest.items():
-        results["honest"][name] = {"recall": hits(vectors, qv, gold, args.k, rules),
-                                   "recall_at_20": hits(vectors, qv, gold, 20, rules),
-                                   "lost_at_20": lost_at_20(vectors, qv, rules)}
+        order = ranked(vectors, qv)
+        results["honest"][name] = {"recall": hits(order, vectors, gold, args.k, rules),
+                                   "recall_at_20": hits(order, vectors, gold, 20, rules),
+                                   "lost_at_20": lost_at_20(order, vectors, rules)}
     counts = {"targets_per_attack": len(targets), "clean_documents": len(clean),
               "squad_first_questions": len(benign), "growth_reasks": len(reasks)}
 

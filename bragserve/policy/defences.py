@@ -115,8 +115,9 @@ class FloodPolicy(PolicySection):
     def _renamed(cls, data: object) -> object:
         """A policy file written for the 3 x k rule names what replaced it, rather than an unknown key."""
         if isinstance(data, dict) and "candidates" in data:
-            raise ValueError("flood.candidates (3 x k compared) was replaced by flood.pool, a fixed count (15 by "
-                             "default), so that a passage's verdict does not depend on k")
+            raise ValueError(f"flood.candidates (3 x k compared) was replaced by flood.pool, a fixed count "
+                             f"({cls.model_fields['pool'].default} by default), so that a passage's verdict does not "
+                             "depend on k")
         return data
 
 

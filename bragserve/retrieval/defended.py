@@ -58,13 +58,14 @@ class DefendedRetriever:
         if self.views is None or self.views.n != rp.fragments:
             raise RuntimeError("RAGPart views are not available for this corpus")
         depth = rp.depth or want
+        intersection = rp.mode == "intersection"
         hits = self.views.search(q, rp.views_k, depth + 8)  # a few spare: some may be inactive by now
-        votes = rank_votes(hits, intersection=rp.mode == "intersection")
+        votes = rank_votes(hits, intersection=intersection)
         if depth < want and len(votes) < want + 8:
             # The vote at the fixed depth ranks the first candidates alike whatever k (the flood filter's pool is
             # among them); a query that needs more candidates gets the rest from a deeper vote, after them.
             seen = {v.vid for v in votes}
-            deeper = rank_votes(self.views.search(q, rp.views_k, want + 8), intersection=rp.mode == "intersection")
+            deeper = rank_votes(self.views.search(q, rp.views_k, want + 8), intersection=intersection)
             votes += [v for v in deeper if v.vid not in seen]
         rows = self.corpus.chunks_by_vids([v.vid for v in votes])
         chosen = admit(rows, [v.vid for v in votes], want, max_generated)

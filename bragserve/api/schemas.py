@@ -126,6 +126,7 @@ class RagMaskOverride(_Strict):
     enabled: StrictBool | None = None
     method: Literal["fast", "exact"] | None = None
     alpha: StrictFloat | StrictInt | None = None
+    min_candidates: StrictInt | None = None
     lazy: StrictBool | None = None
     mask_tokens: StrictInt | None = None
     stride: StrictInt | None = None

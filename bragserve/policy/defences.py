@@ -45,6 +45,9 @@ class RagMaskPolicy(PolicySection):
                                                                  "token sums, exact re-encoding only for what the "
                                                                  "estimate flags; exact: re-encode every window.")
     alpha: float = Field(2.0, ge=1, le=10, description="Candidates screened = alpha * k (at most, when lazy).")
+    min_candidates: int = Field(10, ge=1, le=500, description="...and at least this many, whatever k: a query asking "
+                                                              "for 3 re-ranks the same candidates as one asking for 5 "
+                                                              "(alpha * 5), so its passages are among theirs.")
     lazy: bool = Field(True, description="Screen candidates best first, only until the top k are settled: the "
                                          "passages returned and their order are the same as when all alpha * k are "
                                          "screened (a flag only lowers a similarity), and a candidate that cannot "

@@ -3,8 +3,9 @@
 Order: candidates come from plain top-k or from the RAGPart vote; the echo filter
 leaves out those that repeat the query word for word; the flood filter acts on groups of
 near-identical candidates from several ingested documents; when RAGMask runs, up to alpha*k
-of the rest are screened (best first, until the top k are settled) and re-ranked by
-their similarity after the suspicious spans are removed, and the top k are returned.
+(at least min_candidates) of the rest are screened (best first, until the top k are
+settled) and re-ranked by their similarity after the suspicious spans are removed, and
+the top k are returned.
 The report names every flagged chunk, the spans removed and the similarity before and
 after, so a user can see exactly why a passage moved.
 """
@@ -170,7 +171,7 @@ class DefendedRetriever:
         if echo_query is not None and (skipped := self._echo_skipped(echo_query, policy)):
             report.echo = {"threshold": policy.echo.threshold, "candidates": 0, "removed": [], "skipped": skipped}
             echo_query = None
-        mask_candidates = math.ceil(policy.ragmask.alpha * k)
+        mask_candidates = max(math.ceil(policy.ragmask.alpha * k), policy.ragmask.min_candidates)
         want = max(k, mask_candidates if use_mask else k,
                    math.ceil(policy.echo.candidates * k) if echo_query is not None else k,
                    policy.flood.pool + k if policy.flood.enabled else k)

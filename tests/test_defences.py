@@ -176,6 +176,24 @@ def test_the_flood_verdict_on_a_passage_does_not_depend_on_k(defended_client, po
         assert floods[20] == [] and served[1] == ["town-a"] and len(served[20]) == len(BRIDGE)
 
 
+def test_a_flood_larger_than_the_pool_still_leaves_k_passages(defended_client) -> None:
+    """The four town pages fill the first candidates of a query about the town; with a pool of 3 the fourth joins
+    the flood as a later member, so the pool + k candidates fetched (4 at k = 1) are all flood. The search goes
+    deeper, and the query is still served k passages (before: none at k = 1, two at k = 3)."""
+    client = defended_client
+    ingest(client, [{"id": doc_id, "text": text} for doc_id, text in BRIDGE.items()])
+    query = "Which port town on the Vessel river has a fish market, shipyards and timber houses?"
+    town = {"town-a", "town-b", "town-c", "town-d"}
+    served = {}
+    for k in (1, 3):
+        body = client.post("/query", json={"query": query, "generate": False, "k": k,
+                                           "defences": {"flood": {"pool": 3}}}).json()
+        assert [sorted(f["doc_ids"]) for f in body["defences"]["flood"]["floods"]] == [sorted(town)]
+        served[k] = [p["doc_id"] for p in body["passages"]]
+        assert len(served[k]) == k and not town & set(served[k]), served
+    assert served[1] == served[3][:1]
+
+
 @pytest.mark.xfail(strict=True, reason="known miss (issue 5 open): at delta 0.1 / min_share_ratio 1.5 the masked "
                    "copied question does not lower the similarity enough, because the adversarial text after it "
                    "is itself on-topic; benchmarks/results/poison_quick.json measures the same")

@@ -111,7 +111,8 @@ class FloodPolicy(PolicySection):
                                                    "so that a passage is treated alike by a query asking for 3 and "
                                                    "one asking for 20 (POST /writebacks checks citations among 20); "
                                                    "a later candidate close to a flood's member joins it. k more are "
-                                                   "fetched so that k remain when the whole pool is one flood.")
+                                                   "fetched, and more when a flood takes those too, so that k "
+                                                   "remain.")
 
     @model_validator(mode="before")
     @classmethod

@@ -161,6 +161,15 @@ class DefendedRetriever:
         report.timings_ms["ragmask"] = round((time.perf_counter() - started) * 1000, 3)
         return [(r, final.get(r.vid, before[r.vid])) for r, _ in ranked]  # the unscreened rank below k
 
+    def _candidates(self, q: np.ndarray, want: int, policy: Policy, max_generated: int | None,
+                    report: DefenceReport) -> list[tuple[ChunkRow, float]]:
+        """The first ``want`` candidates with their cosine to the query: plain top-k or the RAGPart vote."""
+        if policy.ragpart.enabled:
+            rows = self._ragpart(q, want, policy, max_generated, report)
+            vectors = self.corpus.embeddings(np.array([r.vid for r in rows], dtype=np.int64), self.dim)
+            return [(r, float(v @ q)) for r, v in zip(rows, vectors)]
+        return dense_rows(self.index, self.corpus, q, want, max_generated)
+
     def retrieve(self, q: np.ndarray, k: int, policy: Policy, max_generated: int | None,
                  ragmask_method: str | None = None, query: str | None = None) -> tuple[list[Passage], DefenceReport]:
         """Top k under the policy's defences. ``query`` is the text, needed by the echo filter (without it the
@@ -175,18 +184,23 @@ class DefendedRetriever:
         want = max(k, mask_candidates if use_mask else k,
                    math.ceil(policy.echo.candidates * k) if echo_query is not None else k,
                    policy.flood.pool + k if policy.flood.enabled else k)
-        started = time.perf_counter()
-        if policy.ragpart.enabled:
-            rows = self._ragpart(q, want, policy, max_generated, report)
-            vectors = self.corpus.embeddings(np.array([r.vid for r in rows], dtype=np.int64), self.dim)
-            scored = [(r, float(v @ q)) for r, v in zip(rows, vectors)]
-        else:
-            scored = dense_rows(self.index, self.corpus, q, want, max_generated)
-        report.timings_ms["candidates"] = round((time.perf_counter() - started) * 1000, 3)
-        if echo_query is not None:
-            scored = self._drop_echoes(echo_query, scored, policy, report)
-        if policy.flood.enabled and scored:
-            scored = self._drop_floods(scored, policy, report)
+        fetching = 0.0
+        while True:
+            started = time.perf_counter()
+            fetched = self._candidates(q, want, policy, max_generated, report)
+            fetching += time.perf_counter() - started
+            scored = fetched
+            if echo_query is not None:
+                scored = self._drop_echoes(echo_query, scored, policy, report)
+            if policy.flood.enabled and scored:
+                scored = self._drop_floods(scored, policy, report)
+            # A flood larger than the pool takes later candidates with it (they join it): fetch deeper until k
+            # remain, or the corpus is exhausted. The verdict on every candidate is the same at any depth (the
+            # pool is fixed, and a later one joins only by its own link to a member).
+            if len(scored) >= k or len(fetched) < want:
+                break
+            want *= 2
+        report.timings_ms["candidates"] = round(fetching * 1000, 3)
         if use_mask and scored:
             scored = self._ragmask(q, scored[:mask_candidates], k, policy, ragmask_method or policy.ragmask.method,
                                    report)

@@ -59,7 +59,7 @@ def writeback_latency(http: httpx.Client, questions: list[str]) -> dict:
     citations against them); the server's own ``timings_ms`` split out the gates alone."""
     from bragserve.text import split_sentences
 
-    samples, gates, decisions = [], [], {}
+    samples, gates, decisions, steps = [], [], {}, {}
     for q in questions:
         passages = http.post("/query", json={"query": q, "k": 3, "generate": False}).json()["passages"]
         parts = [(split_sentences(p["text"]) or [None])[0] for p in passages]
@@ -69,9 +69,18 @@ def writeback_latency(http: httpx.Client, questions: list[str]) -> dict:
         r.raise_for_status()
         samples.append((time.perf_counter() - started) * 1000)
         gates.append(r.json()["timings_ms"]["gates"])
+        gate_steps(r.json()["timings_ms"], steps)
         key = r.json()["decision"] + (f":{r.json()['reason']}" if r.json()["reason"] else "")
         decisions[key] = decisions.get(key, 0) + 1
-    return {**percentiles(samples), "gates_only": percentiles(gates), "decisions": decisions}
+    return {**percentiles(samples), "gates_only": percentiles(gates), "decisions": decisions,
+            "steps": {step: percentiles(ms) for step, ms in steps.items()}}
+
+
+def gate_steps(timings: dict[str, float], into: dict[str, list[float]]) -> None:
+    """Collect the server's per-step gate times (``gates.<step>``; a step that did not run is absent)."""
+    for name, ms in timings.items():
+        if name.startswith("gates."):
+            into.setdefault(name.removeprefix("gates."), []).append(ms)
 
 
 def query_writeback_latency(http: httpx.Client, questions: list[str], k: int = 5) -> dict:
@@ -80,7 +89,7 @@ def query_writeback_latency(http: httpx.Client, questions: list[str], k: int = 5
     Unlike POST /writebacks the gates see only the query's k passages (not the 20 attribution allows),
     and the answer's sentences are already encoded by the generator. ``gates_only`` is the server's
     own time in the gates; ``writeback`` adds encoding an accepted answer and committing the outcome."""
-    gates, writeback, decisions = [], [], {}
+    gates, writeback, decisions, steps = [], [], {}, {}
     for q in questions:
         r = http.post("/query", json={"query": q, "k": k, "generate": True, "writeback": True})
         r.raise_for_status()
@@ -89,8 +98,10 @@ def query_writeback_latency(http: httpx.Client, questions: list[str], k: int = 5
         decisions[key] = decisions.get(key, 0) + 1
         if outcome.get("timings_ms"):  # "skipped": no answer, no gates
             gates.append(outcome["timings_ms"]["gates"])
+            gate_steps(outcome["timings_ms"], steps)
             writeback.append(r.json()["timings_ms"]["writeback"])
-    return {"gates_only": percentiles(gates), "writeback": percentiles(writeback), "decisions": decisions}
+    return {"gates_only": percentiles(gates), "writeback": percentiles(writeback), "decisions": decisions,
+            "steps": {step: percentiles(ms) for step, ms in steps.items()}}
 
 
 def raw_encode_seconds(texts: list[str], batch: int | None = None, precision: str = "auto") -> float:

@@ -310,6 +310,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-txtai", action="store_true")
     parser.add_argument("--txtai-size", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default=None, help="Results file name (default: perf, or perf_quick).")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.queries, args.exact_queries, args.gate_answers = "1000,10000", 50, 5, 20
@@ -325,10 +326,15 @@ def main(argv: list[str] | None = None) -> dict:
     scaling = scaling_of(results, sizes)
     rows = summary_rows(results)
     print(table(rows, list(rows[0])))
+    for n, r in results.items():
+        for label, key in (("POST /writebacks", "gates_ms"), ("POST /query write-back", "query_gates_ms")):
+            steps = r[key].get("steps", {})
+            print(f"gate steps at {n}, {label} (p50 ms; answers that reached the step):",
+                  ", ".join(f"{step} {v['p50']} ({v['n']})" for step, v in steps.items()))
     payload = {"benchmark": "perf", "machine": machine(), "seconds": round(time.perf_counter() - started, 1),
                "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                "results": results, "scaling": scaling}
-    name = "perf_quick" if args.quick else "perf"
+    name = args.name or ("perf_quick" if args.quick else "perf")
     write_results(name, payload, rows)
     plot(results, sizes, scaling, name)
     return payload

@@ -87,8 +87,9 @@ class WritebackLoop:
             profiles[text] = self._profile(text)
             return profiles[text].vector
 
+        steps: dict[str, float] = {}
         verdict = evaluate(candidate, policy=policy, nli=self.nli, embedder=self.embedder, corpus=self.corpus,
-                           index=self.index, encode_answer=encode_answer)
+                           index=self.index, encode_answer=encode_answer, timings=steps)
         gated = time.perf_counter()
         # Encoding an accepted answer's chunks is the slow part of storing it: done before taking the
         # writer lane so other writers do not wait on the encoder.
@@ -126,7 +127,8 @@ class WritebackLoop:
             if verdict.decision == "accepted":
                 self._apply_index(vids, [vectors], [])
         timings = {"gates": gated - started, "encode": prepared - gated, "commit": time.perf_counter() - prepared}
-        return replace(outcome, timings_ms={name: round(seconds * 1000, 3) for name, seconds in timings.items()})
+        return replace(outcome, timings_ms={**{name: round(seconds * 1000, 3) for name, seconds in timings.items()},
+                                            **{f"gates.{step}": ms for step, ms in steps.items()}})
 
     def _stale(self, db: sqlite_utils.Database, verdict: Verdict) -> GateResult | None:
         """Re-check, inside the write transaction, what may have changed since the gates ran."""

@@ -202,7 +202,10 @@ class WritebackPublic(BaseModel):
     audit_id: str | None = None
     depth: int | None = None
     timings_ms: dict[str, float] | None = Field(None, description="Milliseconds spent in the gates, encoding an "
-                                                                 "accepted answer, and committing the outcome.")
+                                                                 "accepted answer, and committing the outcome; "
+                                                                 "gates.<step>: each gate step that ran (novelty "
+                                                                 "includes encoding the answer, neighbours the "
+                                                                 "contradiction gate's corpus-wide search).")
 
 
 class WritebackRequest(_Strict):

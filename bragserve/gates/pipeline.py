@@ -8,6 +8,7 @@ grounding scores.
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import numpy as np
@@ -36,10 +37,27 @@ def _verdict(decision: str, gate: GateResult | None, gates: list[GateResult], se
                    answer_text=" ".join(s.text for s in sentences), answer_vector=vector, cited_vids=vids or [])
 
 
+class _Steps:
+    """Milliseconds per gate step, filled as the gates run: a response shows where its gate time went, and the
+    performance benchmark splits it at every corpus size without a profiler attached."""
+
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self.into = into if into is not None else {}
+        self.last = time.perf_counter()
+
+    def done(self, step: str) -> None:
+        now = time.perf_counter()
+        self.into[step] = round((now - self.last) * 1000, 3)
+        self.last = now
+
+
 def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: Embedder, corpus: Corpus,
-             index: LiveIndex, encode_answer: Callable[[str], np.ndarray] | None = None) -> Verdict:
+             index: LiveIndex, encode_answer: Callable[[str], np.ndarray] | None = None,
+             timings: dict[str, float] | None = None) -> Verdict:
     """``encode_answer`` makes the whole answer's vector (default: the embedder); the write-back loop passes one
-    that keeps what storing an accepted answer needs from the same encoder pass."""
+    that keeps what storing an accepted answer needs from the same encoder pass. ``timings`` receives the
+    milliseconds of each step that ran."""
+    steps = _Steps(timings)
     sentences = split_cited(candidate.answer)
     if candidate.default_citations:
         sentences = [s if s.citations else CitedSentence(s.text, candidate.default_citations) for s in sentences]
@@ -52,6 +70,7 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
     vids = {cid: parse_chunk_id(cid) for cid in cited}
     lookup = corpus.chunks_by_vids([v for v in vids.values() if v is not None])
     structure = check_structure(sentences, candidate.retrieved, lookup)
+    steps.done("structure")
     if not structure.passed:
         return _verdict("rejected", structure, [structure], sentences)
     cited_vids = sorted({vids[c] for c in cited})  # type: ignore[misc]
@@ -60,6 +79,7 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
     pair_scores, stated = score_citations(sentences, chunk_text, nli, verbatim=policy.grounding.verbatim)
     grounding, per_sentence = grounding_gate(sentences, pair_scores, policy.grounding.min, policy.grounding.review_min,
                                              stated)
+    steps.done("grounding")
     gates.append(grounding)
     in_band = False
     if not grounding.passed:
@@ -69,6 +89,7 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
                       @ corpus.embeddings(other_vids, embedder.dim).T)
         wrong_source = misattributed(sentences, per_sentence, policy.grounding.min, others, nli, similarity,
                                      policy.attribution.prefilter_similarity, policy.grounding.verbatim)
+        steps.done("misattribution")
         if wrong_source is not None:
             gates.append(wrong_source)
             return _verdict("rejected", wrong_source, gates, sentences, vids=cited_vids)
@@ -82,6 +103,7 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
         return _verdict("rejected", support, gates, sentences, vids=cited_vids)
 
     screening = screening_gate(candidate, sentences, pair_scores, lookup, policy, nli)
+    steps.done("screening")
     gates.append(screening)
     if not screening.passed:
         return _verdict("rejected", screening, gates, sentences, vids=cited_vids)
@@ -102,6 +124,7 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
     answer_text = " ".join(s.text for s in sentences)
     vector = encode_answer(answer_text) if encode_answer is not None else embedder.encode([answer_text])[0]
     novelty = novelty_gate(vector, sentences, chunk_text, index, corpus, policy.novelty.max_similarity)
+    steps.done("novelty")
     gates.append(novelty)
     if not novelty.passed:
         return _verdict("rejected", novelty, gates, sentences, depth=depth, vector=vector, vids=cited_vids)
@@ -120,8 +143,10 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
             fragments = {p.chunk_id: stored[v] for p, v in zip(others, other_vids) if v in stored}
     else:
         other_vectors, fragments = np.zeros((0, embedder.dim)), {}
+    steps.done("neighbours")
     contradiction = contradiction_gate(sentences, sentence_vectors, others, other_vectors, embedder, nli,
                                        policy.contradiction, fragments)
+    steps.done("contradiction")
     gates.append(contradiction)
     if not contradiction.passed:
         return _verdict("review", contradiction, gates, sentences, depth=depth, vector=vector, vids=cited_vids)

@@ -226,6 +226,31 @@ def test_contradiction_looks_beyond_what_the_query_retrieved(make_client, settin
         assert by_fragments == (gate["details"]["chunks_screened"] if pair_search == "fragments" else 0), gate
 
 
+# Pages that copy the planted sentence word for word (mirrors, write-backs restating it) and the guide that contradicts it.
+MIRRORED = PLANTED[:2] + [
+    {"id": f"mirror-{i}", "text": f"The Harbour Bridge opened to traffic in 1950. {extra}"}
+    for i, extra in enumerate(["Crowds lined the foreshore to watch the ribbon cut by the premier.",
+                               "A horseman slashed the ribbon before the official ceremony began.",
+                               "Trams and trains crossed it on the first day, along with thousands on foot."])]
+
+
+@pytest.mark.parametrize("skip_stated, decision", [(True, "review"), (False, "accepted")])
+def test_copies_of_the_answer_do_not_crowd_out_the_source_that_contradicts_it(make_client, settings, skip_stated,
+                                                                              decision) -> None:
+    """A window that states the answer sentence word for word cannot contradict it: skipped, it leaves the pair
+    budget to the guide. Checked, the three copies (closest first) use it up and the contradiction is missed."""
+    policy = Policy(contradiction=ContradictionPolicy(max_pairs=3, skip_stated=skip_stated))
+    client = make_client(settings, policy)
+    ingest(client, MIRRORED)
+    result = propose(client, "When did the Harbour Bridge open to traffic?",
+                     f"The Harbour Bridge opened to traffic in 1950. [{chunk_of(client, 'planted-1')}]")
+    assert result["decision"] == decision, result
+    gate = next(g for g in result["gates"] if g["name"] == "contradiction")
+    assert gate["details"]["stated"] == (3 if skip_stated else 0), gate
+    if decision == "review":
+        assert result["reason"] == "contradiction" and chunk_of(client, "guide") in result["message"]
+
+
 def test_an_answer_stitched_from_disagreeing_sources_is_queued(client) -> None:
     """Each sentence is entailed by its own citation, but one source contradicts the other sentence."""
     ingest(client, BRIDGE[:1] + PLANTED[1:2])

@@ -26,6 +26,7 @@ from collections import Counter
 import numpy as np
 
 from bragserve.embedding import Embedder
+from bragserve.gates.entailment import states
 from bragserve.gates.nli import NLIModel
 from bragserve.gates.report import GateResult
 from bragserve.generation.base import Passage
@@ -100,6 +101,30 @@ def _best_windows(sentences: list[CitedSentence], sims: np.ndarray, anchors: lis
     return out
 
 
+def _worth_checking(pairs: list[Pair], sentences: list[CitedSentence], skip_stated: bool
+                    ) -> tuple[list[Pair], int, int]:
+    """The pairs the model could find a contradiction in, and how many were dropped as stated and as repeated.
+
+    A premise window with the answer sentence as one of its sentences states it (the
+    grounding gate's verbatim rule), and the same window from another chunk scores the
+    same: in a corpus of near-copies (mirrors, joined passages, write-backs restating
+    their sources) such pairs filled the budget and the NLI time without a chance of a
+    contradiction, and crowded out the chunks that could disagree."""
+    kept: list[Pair] = []
+    seen: set[tuple[int, str]] = set()
+    stated = repeated = 0
+    for pair in pairs:
+        _, i, _, window = pair
+        if (i, window) in seen:
+            repeated += 1
+        elif skip_stated and states(window, sentences[i].text):
+            stated += 1
+        else:
+            kept.append(pair)
+        seen.add((i, window))
+    return kept, stated, repeated
+
+
 def _spread(pairs: list[Pair]) -> list[Pair]:
     """Every chunk's closest pair first, then every chunk's second, and so on (closest first within a round).
 
@@ -148,10 +173,12 @@ def contradiction_gate(sentences: list[CitedSentence], sentence_vectors: np.ndar
     near = (sentence_vectors @ passage_vectors.T).max(axis=0) >= policy.prefilter_similarity
     candidates = [p for p, keep in zip(passages, near) if keep]
     fragments = fragments or {}
-    pairs = _spread(_windows(sentences, sentence_vectors, candidates, embedder, policy, fragments))
-    pairs = pairs[:policy.max_pairs]
+    found = _windows(sentences, sentence_vectors, candidates, embedder, policy, fragments)
+    pairs, stated, repeated = _worth_checking(found, sentences, policy.skip_stated)
+    pairs = _spread(pairs)[:policy.max_pairs]
     searched = {"chunks_screened": len(candidates),
-                "searched_by_fragments": sum(p.chunk_id in fragments for p in candidates)}
+                "searched_by_fragments": sum(p.chunk_id in fragments for p in candidates),
+                "stated": stated, "repeated": repeated}
     if not pairs:
         return GateResult("contradiction", True, 0.0, None, {"checked": 0, **searched})
     probs = nli.probabilities([(window, sentences[i].text) for _, i, _, window in pairs])

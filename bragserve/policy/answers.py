@@ -85,6 +85,10 @@ class ContradictionPolicy(PolicySection):
                                                                      "this similar to an answer sentence makes the "
                                                                      "sentence holding most of it (with one either "
                                                                      "side) a premise.")
+    skip_stated: bool = Field(True, description="A premise window holding the answer sentence word for word, as "
+                                                "one of its sentences, states it and is not checked against it "
+                                                "(the grounding gate's verbatim rule); the pair budget goes to "
+                                                "chunks that could disagree.")
 
 
 class LoopPolicy(PolicySection):

@@ -226,7 +226,8 @@ def test_contradiction_looks_beyond_what_the_query_retrieved(make_client, settin
         assert by_fragments == (gate["details"]["chunks_screened"] if pair_search == "fragments" else 0), gate
 
 
-# Pages that copy the planted sentence word for word (mirrors, write-backs restating it) and the guide that contradicts it.
+# Pages that copy the planted sentence word for word (mirrors, write-backs restating it), and the guide that
+# contradicts it.
 MIRRORED = PLANTED[:2] + [
     {"id": f"mirror-{i}", "text": f"The Harbour Bridge opened to traffic in 1950. {extra}"}
     for i, extra in enumerate(["Crowds lined the foreshore to watch the ribbon cut by the premier.",

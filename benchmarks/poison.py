@@ -135,17 +135,31 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
     return rows
 
 
-def detector_rates(clean: list[str], targets: list[dict], word_pieces) -> dict:
+def detector_rates(clean: list[str], targets: list[dict], writer) -> dict:
     """Each ingest detector on its own, at the strict policy's thresholds, whatever the served policy runs:
-    TPR per attack over the poisons, FPR over the clean documents."""
+    TPR per attack over the poisons, FPR over the clean documents. ``writer``: the service's corpus writer, whose
+    chunking and encoder the disfluency head reads, as at ingest."""
+    from bragserve.disfluency import bundled_head
+    from bragserve.ingest import NewDocument, prepare
+    from bragserve.ingest_screening import copied_question, disfluent, non_words, trigger_tokens
     from bragserve.policy import load_policy
-    from bragserve.ingest_screening import copied_question, non_words, trigger_tokens
 
     strict = load_policy(Path(__file__).resolve().parent.parent / "policies/strict.toml")[0].ingest_screening
+    word_pieces = writer.embedder.word_pieces
+    head = bundled_head()
+
+    def disfluency(text: str):
+        chunks = [c.text for c in prepare([NewDocument(text)], writer.settings, writer.policy.chunking)[0].chunks]
+        feats = writer.features.encode(chunks, fragments=None, window_size=writer.policy.ragmask.mask_tokens,
+                                       window_stride=writer.policy.ragmask.stride, head=head)
+        return disfluent(feats, strict.disfluency)
+
     detectors = {"copied_question": copied_question,
                  "trigger_tokens": lambda t: trigger_tokens(t, strict.trigger_tokens, word_pieces),
-                 "non_words": lambda t: non_words(t, strict.non_words)}
-    out: dict = {"thresholds": {"trigger_tokens": strict.trigger_tokens, "non_words": strict.non_words}}
+                 "non_words": lambda t: non_words(t, strict.non_words),
+                 "disfluency": disfluency}
+    out: dict = {"thresholds": {"trigger_tokens": strict.trigger_tokens, "non_words": strict.non_words,
+                                "disfluency": strict.disfluency}}
     for name, hit in detectors.items():
         row = {"clean_fpr": round(float(np.mean([hit(c) is not None for c in clean])), 4)}
         for attack in ATTACKS:
@@ -226,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
                 detectors[h["detector"]] += 1
         screen["clean_false_positives_by_detector"] = dict(detectors)
         result["ingest_screening"] = screen
-        result["detectors"] = detector_rates(clean, targets, service.embedder.word_pieces)
+        result["detectors"] = detector_rates(clean, targets, service.writer)
 
         # Benign SQuAD questions whose paragraph is in the corpus: what each defence costs honest retrieval (SR),
         # and, later, how many honest write-backs survive the anti-laundering gate.

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bragserve import audit, lifecycle
+from bragserve.disfluency import bundled_head
 from bragserve.embedding import Embedder
 from bragserve.errors import Conflict
 from bragserve.ingest import NewDocument, PreparedDocument, prepare
@@ -51,16 +52,20 @@ class CorpusWriter:
     def encode_chunks(self, texts: list[str], known: dict[str, SpanProfile] | None = None) -> list[ChunkFeatures]:
         """Chunk vectors plus what the defences need, stored with every chunk (ingested or written back);
         ``known``: token profiles already made by ``profile`` (not computed again)."""
+        screening = self.policy.ingest_screening
+        head = bundled_head() if screening.enabled and screening.disfluency else None
         return self.features.encode(texts, fragments=self.policy.ragpart.fragments
                                     if self.policy.ragpart.store_fragments else None,
                                     window_size=self.policy.ragmask.mask_tokens,
-                                    window_stride=self.policy.ragmask.stride, known=known)
+                                    window_stride=self.policy.ragmask.stride, known=known, head=head)
 
-    def profile(self, text: str) -> SpanProfile:
+    def profile(self, text: str, disfluency: bool = False) -> SpanProfile:
         """One text's vector with the mask windows its chunk would store: one encoder pass that both the novelty
-        gate (the vector) and storing an accepted answer (the windows) use."""
+        gate (the vector) and storing an accepted answer (the windows) use; ``disfluency`` adds the replaced-token
+        head's worst window (the screening gate's), from the same pass."""
         return self.features.tokens.profile([text], size=self.policy.ragmask.mask_tokens,
-                                            stride=self.policy.ragmask.stride)[0]
+                                            stride=self.policy.ragmask.stride,
+                                            head=bundled_head() if disfluency else None)[0]
 
     def ingest(self, documents: list[NewDocument], *, actor: str) -> list[IngestedDocument]:
         """Encode and screen outside the lane (the slow part), then commit every document in one transaction."""

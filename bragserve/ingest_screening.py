@@ -1,6 +1,6 @@
 """Ingest-time detectors for documents built to be retrieved for a query rather than to inform.
 
-Four signatures of the known attacks, each cheap and query-independent:
+Five signatures of the known attacks, each cheap and query-independent:
 
 - a copied question: PoisonedRAG's black-box poison is literally ``question + "." +
   text``; ordinary prose rarely contains a question, and almost never a lower-case one;
@@ -8,6 +8,8 @@ Four signatures of the known attacks, each cheap and query-independent:
   non-words (glued word pieces, stray symbols, mixed scripts);
 - a run of words no English word list knows (``non_words``: the glued pieces the
   word-piece test misses; bragserve/non_words.py);
+- a run of words that do not follow from each other (``disfluency``: optimised tokens
+  that are English words, which the two tests above pass; bragserve/disfluency.py);
 - a dominating span: a window whose removal moves the document's own embedding far,
   the query-independent form of the RAGMask signal (off by default: measured first).
 
@@ -110,6 +112,15 @@ def non_words(text: str, min_unknown: int, window: int = 12) -> ScreeningHit | N
     return None
 
 
+def disfluent(features: list[ChunkFeatures], threshold: float) -> ScreeningHit | None:
+    """The document's worst window by the replaced-token head, if it reaches ``threshold`` (the head scored it in
+    the ingest's forward pass: ``ChunkFeatures.disfluency``)."""
+    worst = max((f.disfluency for f in features if f.disfluency is not None), key=lambda d: d[0], default=None)
+    if worst is not None and worst[0] >= threshold:
+        return ScreeningHit("disfluency", worst[1][:200], worst[0])
+    return None
+
+
 def span_dominance(features: list[ChunkFeatures]) -> float:
     """Largest 1 - cos(chunk, chunk with one window removed) over the document's chunks (first-order)."""
     worst = 0.0
@@ -132,6 +143,8 @@ def screen(text: str, features: list[ChunkFeatures], policy: IngestScreeningPoli
     if policy.trigger_tokens and (hit := trigger_tokens(text, policy.trigger_tokens, word_pieces)):
         hits.append(hit)
     if policy.non_words and (hit := non_words(text, policy.non_words)):
+        hits.append(hit)
+    if policy.disfluency and (hit := disfluent(features, policy.disfluency)):
         hits.append(hit)
     if policy.span_dominance:
         score = span_dominance(features)

@@ -81,15 +81,19 @@ class WritebackLoop:
         started = time.perf_counter()
         profiles: dict[str, SpanProfile] = {}
 
-        def encode_answer(text: str) -> np.ndarray:
-            # The novelty gate's vector comes from the pass that also gives the windows stored with an
-            # accepted answer, so an accepted answer is encoded once, not twice.
-            profiles[text] = self._profile(text)
-            return profiles[text].vector
+        score = policy.screening.enabled and policy.screening.disfluency > 0
+
+        def profile_answer(text: str) -> SpanProfile:
+            # The novelty gate's vector, the screening gate's disfluency and the windows stored with an accepted
+            # answer all come from one encoder pass: an accepted answer is encoded once, not three times.
+            if text not in profiles:
+                profiles[text] = self._profile(text, score)
+            return profiles[text]
 
         steps: dict[str, float] = {}
         verdict = evaluate(candidate, policy=policy, nli=self.nli, embedder=self.embedder, corpus=self.corpus,
-                           index=self.index, encode_answer=encode_answer, timings=steps)
+                           index=self.index, encode_answer=lambda text: profile_answer(text).vector,
+                           disfluency=lambda text: profile_answer(text).disfluency, timings=steps)
         gated = time.perf_counter()
         # Encoding an accepted answer's chunks is the slow part of storing it: done before taking the
         # writer lane so other writers do not wait on the encoder.

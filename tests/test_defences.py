@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from writeback_helpers import demo, ingest
 
-from bragserve.policy import IngestScreeningPolicy, Policy
+from bragserve.policy import IngestScreeningPolicy, Policy, ScreeningPolicy
 from bragserve.settings import load_settings
 
 QUESTION = "how many moons does the planet mars have"
@@ -319,9 +319,48 @@ def test_a_hotflip_style_document_is_quarantined_at_ingest_and_reviewable(make_c
     assert [(r["id"], r["kind"], r["reason"]) for r in pending] == [(doc["review_id"], "quarantine", "non_words")]
 
 
-def test_an_answer_copying_trigger_tokens_is_rejected_as_screening(defended_client) -> None:
-    """The ingest screen let it through (non_words is off at ingest by default); the write-back screen does not."""
-    client = defended_client
+# Our own query-initialised HotFlip against the served embedder (benchmarks/attacks/hotflip.py, 20 flips on a
+# 20-token prefix): every flipped-in token is an English word, so the word-list and word-piece tests see English.
+WORD_SALAD = ("who is responsible himself usual the objective of uniformitarianism countries 2016 convenience for "
+              "employees equivalent principle male uniform charles lyell is widely credited with introducing the "
+              "principle of uniformitarianism, which states that the processes shaping the earth today have been "
+              "consistent throughout its history. his work laid the foundation for modern geology.")
+
+
+def test_optimised_english_words_are_quarantined_by_the_disfluency_head(make_client, settings) -> None:
+    client = make_client(settings, Policy(ingest_screening=IngestScreeningPolicy(non_words=4, disfluency=0.3)))
+    honest = [{"id": "lyell", "text": "Charles Lyell is widely credited with introducing the principle of "
+                                      "uniformitarianism: the processes shaping the Earth today have acted throughout "
+                                      "its history."},
+              {"id": "snippet", "text": "of couples now sleep apart, according to the survey of 2,005 adults, "
+                                        "which found that 43% of millennials engage in sleep divorce, followed by ..."}]
+    ingest(client, honest)
+    doc = client.post("/documents", json={"documents": [{"id": "salad", "text": WORD_SALAD}]}).json()["documents"][0]
+    assert doc["status"] == "quarantined" and [h["detector"] for h in doc["screening"]] == ["disfluency"], doc
+    hit = doc["screening"][0]
+    assert hit["score"] >= 0.3 and "himself usual" in hit["detail"], hit  # the worst window is the flipped prefix
+    assert {client.get(f"/documents/{d['id']}").json()["status"] for d in honest} == {"active"}
+    pending = client.get("/reviews").json()["data"]
+    assert [(r["id"], r["kind"], r["reason"]) for r in pending] == [(doc["review_id"], "quarantine", "disfluency")]
+
+
+def test_an_answer_copying_optimised_english_words_is_rejected_as_screening(make_client, settings) -> None:
+    """A reviewer lifted the quarantine (here: ingest screening is off); the answer still copies the flipped run."""
+    client = make_client(settings, Policy(ingest_screening=IngestScreeningPolicy(enabled=False),
+                                          screening=ScreeningPolicy(disfluency=0.3)))
+    ingest(client, [{"id": "salad", "text": WORD_SALAD}])
+    body = client.post("/query", json={"query": "who is responsible for introducing the principle of "
+                                                "uniformitarianism", "writeback": True}).json()
+    assert body["citations"] and body["citations"][0]["doc_id"] == "salad", body
+    assert body["writeback"]["decision"] == "rejected" and body["writeback"]["reason"] == "screening", body
+    gate = next(g for g in body["writeback"]["gates"] if g["name"] == "screening")
+    assert gate["details"]["problem"] == "disfluency" and gate["details"]["score"] >= 0.3, gate
+
+
+def test_an_answer_copying_trigger_tokens_is_rejected_as_screening(make_client, settings) -> None:
+    """The ingest screen let it through (here: off, as after a reviewer lifted the quarantine); the write-back screen
+    does not, and names the non-words (the cheaper check runs first)."""
+    client = make_client(settings, Policy(ingest_screening=IngestScreeningPolicy(enabled=False)))
     ingest(client, [{"id": "flipped", "text": HOTFLIP}])
     body = client.post("/query", json={"query": HOTFLIP_QUERY, "writeback": True}).json()
     assert body["citations"] and body["citations"][0]["doc_id"] == "flipped", body

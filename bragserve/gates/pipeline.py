@@ -53,9 +53,11 @@ class _Steps:
 
 def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: Embedder, corpus: Corpus,
              index: LiveIndex, encode_answer: Callable[[str], np.ndarray] | None = None,
+             disfluency: Callable[[str], tuple[float, str] | None] | None = None,
              timings: dict[str, float] | None = None) -> Verdict:
     """``encode_answer`` makes the whole answer's vector (default: the embedder); the write-back loop passes one
-    that keeps what storing an accepted answer needs from the same encoder pass. ``timings`` receives the
+    that keeps what storing an accepted answer needs from the same encoder pass. ``disfluency`` scores the answer
+    for the screening gate (from that same pass, in the write-back loop). ``timings`` receives the
     milliseconds of each step that ran."""
     steps = _Steps(timings)
     sentences = split_cited(candidate.answer)
@@ -102,7 +104,7 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
     if not support.passed:
         return _verdict("rejected", support, gates, sentences, vids=cited_vids)
 
-    screening = screening_gate(candidate, sentences, pair_scores, lookup, policy, nli)
+    screening = screening_gate(candidate, sentences, pair_scores, lookup, policy, nli, disfluency)
     steps.done("screening")
     gates.append(screening)
     if not screening.passed:

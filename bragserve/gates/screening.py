@@ -10,7 +10,10 @@ it too. Every failure is the reason ``screening``.
 An answer sentence that carries a run of non-words (``non_words``) is refused outright:
 an extractive answer over a HotFlip poison copies the optimised tokens with the claim,
 and no honest answer reads "oliveape americaarina live in screw country". Measured on
-3,836 SQuAD dev sentences, 0.3% have 3 unknown words among 8 (foreign names).
+3,836 SQuAD dev sentences, 0.3% have 3 unknown words among 8 (foreign names). Optimised
+tokens that *are* English words pass that test; the replaced-token head
+(``disfluency``, bragserve/disfluency.py) reads them as words that do not follow from
+each other.
 
 A chunk that repeats the query word for word is no support either, even when the
 ingest screen let it through (a reviewer lifted its quarantine, or its question was
@@ -22,6 +25,8 @@ shipped PoisonedRAG texts (with the question) does.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from bragserve.gates.entailment import entailment
 from bragserve.gates.nli import NLIModel
@@ -54,15 +59,27 @@ def _echo(text: str, query: str, policy: Policy) -> str | None:
 
 
 def screening_gate(candidate: Candidate, sentences: list[CitedSentence], pair_scores: dict[tuple[int, str], float],
-                   lookup: dict[int, ChunkRow], policy: Policy, nli: NLIModel) -> GateResult:
+                   lookup: dict[int, ChunkRow], policy: Policy, nli: NLIModel,
+                   disfluency: Callable[[str], tuple[float, str] | None] | None = None) -> GateResult:
+    """``disfluency`` scores a text's worst window with the replaced-token head (the write-back loop passes one that
+    shares the answer's encoder pass with the novelty gate); without it the disfluency check is skipped."""
     support_min = policy.attribution.min_citation_support
     need = policy.corroboration.min_sources
     rows = {cid: lookup.get(parse_chunk_id(cid) or -1) for s in sentences for cid in s.citations}
+    if policy.screening.enabled:
+        for i, sentence in enumerate(sentences):
+            if garbled := _non_words(sentence.text, policy):
+                return GateResult("screening", False, 0.0, f"sentence {i + 1} {garbled}",
+                                  {"sentence": i, "problem": "non_words"})
+        if policy.screening.disfluency and disfluency is not None:
+            worst = disfluency(" ".join(s.text for s in sentences))
+            if worst is not None and worst[0] >= policy.screening.disfluency:
+                return GateResult("screening", False, 0.0,
+                                  f"copies a run of words that do not follow from each other ({worst[1]!r}: "
+                                  f"replaced-token probability {worst[0]:.2f}), the fingerprint of optimised tokens",
+                                  {"problem": "disfluency", "score": worst[0], "window": worst[1]})
     per_sentence = []
     for i, sentence in enumerate(sentences):
-        if policy.screening.enabled and (garbled := _non_words(sentence.text, policy)):
-            return GateResult("screening", False, 0.0, f"sentence {i + 1} {garbled}",
-                              {"sentence": i, "problem": "non_words"})
         supporters = [cid for cid in sentence.citations if pair_scores[(i, cid)] >= support_min]
         # Screening off (the undefended baseline) refuses nothing; corroboration still counts documents.
         refused = {cid: _why_not(cid, rows[cid], candidate, policy) if policy.screening.enabled else None

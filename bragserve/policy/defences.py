@@ -137,6 +137,10 @@ class IngestScreeningPolicy(PolicySection):
                                                        "an English word list among any 12 consecutive words "
                                                        "(optimised trigger tokens; bragserve/non_words.py); 0 "
                                                        "disables.")
+    disfluency: float = Field(0.0, ge=0, le=1, description="Flag a document with a run of word pieces whose mean "
+                                                           "replaced-token probability reaches this (optimised "
+                                                           "tokens that are English words: query-initialised "
+                                                           "HotFlip; bragserve/disfluency.py); 0 disables.")
     span_dominance: float = Field(0.0, ge=0, le=2, description="Flag a document whose embedding moves this far "
                                                                "(1 - cosine) when one mask window is removed; "
                                                                "0 disables.")
@@ -157,6 +161,10 @@ class ScreeningPolicy(PolicySection):
                                                       "an English word list among any 8 consecutive words copies "
                                                       "optimised trigger tokens: it is not a verified answer (0 = "
                                                       "off).")
+    disfluency: float = Field(0.30, ge=0, le=1, description="An answer with a run of word pieces whose mean "
+                                                           "replaced-token probability reaches this copies optimised "
+                                                           "tokens that are English words (bragserve/disfluency.py; "
+                                                           "0 = off).")
 
 
 class CorroborationPolicy(PolicySection):

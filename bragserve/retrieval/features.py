@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bragserve.disfluency import DisfluencyHead
 from bragserve.embedding import Embedder
 from bragserve.retrieval.token_encoder import SpanProfile, TokenEncoder
 
@@ -28,6 +29,7 @@ class ChunkFeatures:
     windows: list[tuple[int, int, int, int]]  # token start, token end, char start, char end
     window_size: int
     window_stride: int
+    disfluency: tuple[float, str] | None = None  # the replaced-token head's worst window (score, text), if asked
 
 
 def _bounds(n_words: int, n: int) -> list[tuple[int, int]]:
@@ -61,17 +63,19 @@ class FeatureEncoder:
         self.tokens = TokenEncoder(embedder)
 
     def encode(self, texts: list[str], *, fragments: int | None, window_size: int, window_stride: int,
-               known: dict[str, SpanProfile] | None = None) -> list[ChunkFeatures]:
+               known: dict[str, SpanProfile] | None = None, head: DisfluencyHead | None = None
+               ) -> list[ChunkFeatures]:
         """One token-level pass for the vectors and windows, one batched encode for all fragments.
 
         ``known`` holds token profiles already computed for some of the texts (with the same window size and
         stride): a write-back's answer is profiled by the novelty gate, and is not run through the encoder
-        again when it is stored."""
+        again when it is stored. ``head``: also score each new text's most disfluent window (ingest screening)."""
         if not texts:
             return []
         known = known or {}
         todo = list(dict.fromkeys(t for t in texts if t not in known))
-        fresh = dict(zip(todo, self.tokens.profile(todo, size=window_size, stride=window_stride))) if todo else {}
+        fresh = dict(zip(todo, self.tokens.profile(todo, size=window_size, stride=window_stride, head=head))) \
+            if todo else {}
         profiles = [known[t] if t in known else fresh[t] for t in texts]
         frag_vecs = None
         if fragments:
@@ -80,5 +84,5 @@ class FeatureEncoder:
         return [ChunkFeatures(p.vector.astype(np.float32), None if frag_vecs is None else frag_vecs[i],
                               p.total, p.tokens, p.window_sums,
                               [(a, b, c, d) for (a, b), (c, d) in zip(p.token_spans, p.char_spans)],
-                              window_size, window_stride)
+                              window_size, window_stride, p.disfluency)
                 for i, p in enumerate(profiles)]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bragserve.disfluency import DisfluencyHead, stack_layers, worst_window
 from bragserve.embedding import Embedder
 
 
@@ -28,6 +29,9 @@ class SpanProfile:
     token_spans: list[tuple[int, int]]  # [start, end) token positions of each window
     char_spans: list[tuple[int, int]]  # [start, end) character offsets of each window in the text
     input_ids: list[int]
+    # The worst window of the replaced-token head (bragserve/disfluency.py): its mean probability and its text;
+    # None when the caller did not ask for it.
+    disfluency: tuple[float, str] | None = None
 
 
 def windows(n_tokens: int, size: int, stride: int) -> list[tuple[int, int]]:
@@ -51,8 +55,11 @@ class TokenEncoder:
         self.tokenizer = embedder.tokenizer
         self.max_length = int(embedder.model.max_seq_length)
 
-    def _forward(self, input_ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """Token states (batch, len, dim) and the attention mask, for pre-tokenised inputs."""
+    def _forward(self, input_ids: list[list[int]], head: DisfluencyHead | None = None,
+                 layers: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Token states (batch, len, dim) and the attention mask, for pre-tokenised inputs; with ``head``, the
+        head's replaced-token probabilities (batch, len); with ``layers``, those layers' states stacked instead
+        (what the head is trained on)."""
         import torch
 
         width = max(len(ids) for ids in input_ids)
@@ -62,22 +69,30 @@ class TokenEncoder:
         for i, row in enumerate(input_ids):
             ids[i, :len(row)] = torch.tensor(row)
             mask[i, :len(row)] = 1
+        extra = None
         with torch.inference_mode(), self.embedder.compute():
-            states = self.transformer(input_ids=ids, attention_mask=mask).last_hidden_state
-        return states.float().numpy(), mask.numpy()
+            out = self.transformer(input_ids=ids, attention_mask=mask,
+                                   output_hidden_states=head is not None or bool(layers))
+            if head is not None:
+                extra = head.probabilities(out.hidden_states)
+            elif layers:
+                extra = stack_layers(out.hidden_states, layers).to(torch.float16).numpy()
+        return out.last_hidden_state.float().numpy(), mask.numpy(), extra
 
     def _batches(self, lengths: list[int]) -> list[list[int]]:
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
         size = self.embedder.batch_size
         return [order[i:i + size] for i in range(0, len(order), size)]
 
-    def profile(self, texts: list[str], *, size: int, stride: int) -> list[SpanProfile]:
-        """Vectors and window sums for many texts, one forward pass each (batched by length)."""
+    def profile(self, texts: list[str], *, size: int, stride: int,
+                head: DisfluencyHead | None = None) -> list[SpanProfile]:
+        """Vectors and window sums for many texts, one forward pass each (batched by length); with ``head``, each
+        text's most disfluent window from the same pass."""
         out: list[SpanProfile | None] = [None] * len(texts)
         with self.embedder.lock:  # the tokenizer too: its settings are shared state (Embedder.tokenizer)
             enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
             for batch in self._batches([len(ids) for ids in enc["input_ids"]]):
-                states, mask = self._forward([enc["input_ids"][i] for i in batch])
+                states, mask, replaced = self._forward([enc["input_ids"][i] for i in batch], head)
                 for row, i in enumerate(batch):
                     n = int(mask[row].sum())
                     tok = states[row, :n]
@@ -88,8 +103,23 @@ class TokenEncoder:
                         np.zeros((0, tok.shape[1]), dtype=np.float32)
                     chars = [(int(offsets[a][0]), int(offsets[b - 1][1])) for a, b in spans]
                     vec = total / n
+                    worst = None
+                    if replaced is not None and n > 2:  # [CLS] and [SEP] are not the writer's tokens
+                        score, a, b = worst_window(replaced[row, 1:n - 1], head.window)  # type: ignore[union-attr]
+                        worst = (round(score, 4), texts[i][offsets[a + 1][0]:offsets[b][1]])
                     out[i] = SpanProfile(vec / max(float(np.linalg.norm(vec)), 1e-12), total, n, sums, spans, chars,
-                                         list(enc["input_ids"][i]))
+                                         list(enc["input_ids"][i]), worst)
+        return out  # type: ignore[return-value]
+
+    def layer_states(self, input_ids: list[list[int]], layers: tuple[int, ...]) -> list[np.ndarray]:
+        """Stacked token states of ``layers`` for each input (len, dim·L, float16): the replaced-token head's
+        training features, from the same forward pass (and precision) that serving runs."""
+        out: list[np.ndarray | None] = [None] * len(input_ids)
+        with self.embedder.lock:
+            for batch in self._batches([len(ids) for ids in input_ids]):
+                _, _, stacked = self._forward([input_ids[i] for i in batch], layers=layers)
+                for row, i in enumerate(batch):
+                    out[i] = stacked[row, :len(input_ids[i])]  # type: ignore[index]
         return out  # type: ignore[return-value]
 
     def encode_ids(self, input_ids: list[list[int]]) -> np.ndarray:
@@ -97,7 +127,7 @@ class TokenEncoder:
         out = np.zeros((len(input_ids), self.embedder.dim), dtype=np.float32)
         with self.embedder.lock:
             for batch in self._batches([len(ids) for ids in input_ids]):
-                states, mask = self._forward([input_ids[i] for i in batch])
+                states, mask, _ = self._forward([input_ids[i] for i in batch])
                 summed = (states * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
                 summed /= np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-12)
                 out[batch] = summed

@@ -56,7 +56,7 @@ class TrainConfig:
     batch_size: int = 2048
     learning_rate: float = 1e-3
     seed: int = 0
-    max_texts: int | None = None  # a slice, for smoke tests
+    max_texts: int | None = None  # a slice of the training and held-out texts, for smoke tests
     licences: dict[str, str] = field(default_factory=lambda: {
         **LICENCES, "mnli_dev_matched_premises": "MultiNLI licence (OANC, permissive; fiction CC BY-SA 3.0)"})
 
@@ -94,7 +94,9 @@ def fluent_texts(cfg: TrainConfig, rng: random.Random) -> tuple[list[str], list[
     texts += train_paras
     texts.sort()
     rng.shuffle(texts)
-    return texts[:cfg.max_texts] if cfg.max_texts else texts, held_out, counts
+    if cfg.max_texts:
+        return texts[:cfg.max_texts], held_out[:cfg.max_texts], counts
+    return texts, held_out, counts
 
 
 class Corruptor:

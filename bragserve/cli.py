@@ -283,13 +283,25 @@ def nli(premise: str, hypothesis: str, model: str, as_json: bool) -> None:
             click.echo(f"{name:<14}{value:.4f}")
 
 
+def _training_inputs(writes: str) -> Callable[[Callable], Callable]:
+    """--data, --squad and --out: where every trainer reads its text and writes what it ships."""
+    def decorate(command: Callable) -> Callable:
+        for option in reversed([
+            click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                         default=Path("../shared/data/nli"), show_default=True, help="The shared NLI data folder."),
+            click.option("--squad", "squad_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         default=Path("../shared/data/squad/dev-v1.1.json"), show_default=True,
+                         help="SQuAD v1.1 dev JSON."),
+            click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+                         help=f"Where to write {writes}."),
+        ]):
+            command = option(command)
+        return command
+    return decorate
+
+
 @cli.command("train-nli")
-@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=Path("../shared/data/nli"), show_default=True, help="The shared NLI data folder.")
-@click.option("--squad", "squad_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=Path("../shared/data/squad/dev-v1.1.json"), show_default=True, help="SQuAD v1.1 dev JSON.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Where to write the checkpoint and training_report.json.")
+@_training_inputs("the checkpoint and training_report.json")
 @click.option("--epochs", default=2.0, show_default=True, type=float)
 @click.option("--batch-size", default=32, show_default=True, type=int)
 @click.option("--seed", default=42, show_default=True, type=int)
@@ -319,12 +331,7 @@ def train_nli(data_dir: Path, squad_path: Path, out_dir: Path, epochs: float, ba
 
 
 @cli.command("train-disfluency")
-@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=Path("../shared/data/nli"), show_default=True, help="The shared NLI data folder.")
-@click.option("--squad", "squad_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=Path("../shared/data/squad/dev-v1.1.json"), show_default=True, help="SQuAD v1.1 dev JSON.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Where to write head.safetensors, config.json and training_report.json.")
+@_training_inputs("head.safetensors, config.json and training_report.json")
 @click.option("--epochs", default=6, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--max-texts", default=None, type=int, help="Train on a slice of the texts (smoke tests).")

@@ -129,6 +129,9 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
             "latency_ms": (time.perf_counter() - started) * 1000,
             "writeback": wb.get("decision"), "writeback_reason": wb.get("reason"),
             "writeback_doc": wb.get("document_id"),
+            # which screening check refused it (non_words, disfluency, suspicious_support, corroboration...)
+            "screening_problem": next(((g.get("details") or {}).get("problem") for g in wb.get("gates", [])
+                                       if g["name"] == "screening" and not g["passed"]), None),
             # what an auditor needs to see why a poisoned write-back got through
             "query": t["query"], "answer": body.get("answer"),
             "contradiction": next((g for g in wb.get("gates", []) if g["name"] == "contradiction"), None)})
@@ -325,7 +328,8 @@ def main(argv: list[str] | None = None) -> dict:
             benign_rows = run_queries(client, benign, defences, args.k, poison_docs, gold_docs, writeback=True)
             reasons = defaultdict(int)
             for r in attempted:
-                reasons[f"{r['writeback']}:{r['writeback_reason']}"] += 1
+                problem = f"/{r['screening_problem']}" if r["screening_problem"] else ""
+                reasons[f"{r['writeback']}:{r['writeback_reason']}{problem}"] += 1
             laundering[name] = {"queries": len(rows), "attempted": len(attempted), "poisoned_accepted": len(poisoned),
                                 "pollution_rate": round(len(poisoned) / len(attempted), 3) if attempted else 0.0,
                                 "poisoned_outcomes": dict(reasons),
@@ -334,7 +338,15 @@ def main(argv: list[str] | None = None) -> dict:
                                                                                   "contradiction")}
                                                                for r in poisoned],
                                 "benign_queries": len(benign_rows),
-                                "benign_accepted": sum(r["writeback"] == "accepted" for r in benign_rows)}
+                                "benign_accepted": sum(r["writeback"] == "accepted" for r in benign_rows),
+                                # what an honest write-back loses to each gate; screening's refusals in full
+                                "benign_outcomes": dict(Counter(
+                                    f"{r['writeback']}:{r['writeback_reason']}" +
+                                    (f"/{r['screening_problem']}" if r["screening_problem"] else "")
+                                    for r in benign_rows)),
+                                "benign_screened_examples": [{k: r[k] for k in ("query", "answer")}
+                                                             for r in benign_rows
+                                                             if r["writeback_reason"] == "screening"]}
             for r in rows + benign_rows:  # undo this run's write-backs so the next starts from the same corpus
                 if r["writeback"] == "accepted" and r["writeback_doc"]:
                     client.delete(f"/documents/{r['writeback_doc']}")

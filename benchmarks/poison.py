@@ -148,6 +148,9 @@ def detector_rates(clean: list[str], targets: list[dict], writer) -> dict:
     from bragserve.policy import load_policy
 
     strict = load_policy(Path(__file__).resolve().parent.parent / "policies/strict.toml")[0].ingest_screening
+    # A detector strict turns off is measured at the threshold it last had there, so the rows stay comparable.
+    thresholds = {"trigger_tokens": strict.trigger_tokens or 0.5, "non_words": strict.non_words or 4,
+                  "disfluency": strict.disfluency or 0.28}
     word_pieces = writer.embedder.word_pieces
     head = bundled_head()
 
@@ -155,14 +158,13 @@ def detector_rates(clean: list[str], targets: list[dict], writer) -> dict:
         chunks = [c.text for c in prepare([NewDocument(text)], writer.settings, writer.policy.chunking)[0].chunks]
         feats = writer.features.encode(chunks, fragments=None, window_size=writer.policy.ragmask.mask_tokens,
                                        window_stride=writer.policy.ragmask.stride, head=head)
-        return disfluent(feats, strict.disfluency)
+        return disfluent(feats, thresholds["disfluency"])
 
     detectors = {"copied_question": copied_question,
-                 "trigger_tokens": lambda t: trigger_tokens(t, strict.trigger_tokens, word_pieces),
-                 "non_words": lambda t: non_words(t, strict.non_words),
+                 "trigger_tokens": lambda t: trigger_tokens(t, thresholds["trigger_tokens"], word_pieces),
+                 "non_words": lambda t: non_words(t, thresholds["non_words"]),
                  "disfluency": disfluency}
-    out: dict = {"thresholds": {"trigger_tokens": strict.trigger_tokens, "non_words": strict.non_words,
-                                "disfluency": strict.disfluency}}
+    out: dict = {"thresholds": thresholds}
     for name, hit in detectors.items():
         row = {"clean_fpr": round(float(np.mean([hit(c) is not None for c in clean])), 4)}
         for attack in ATTACKS:

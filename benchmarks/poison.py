@@ -39,16 +39,18 @@ from benchmarks.common import machine, pyplot, save_plot, table, write_results
 ATTACKS = ["query_as_poison", "hotflip", "hotflip_spread", "hotflip_contriever", "paraphrase"]
 SETS = ["nq", "hotpotqa", "msmarco"]
 OFF = {"enabled": False}
+_SINGLE = {"ragpart": OFF, "ragmask": OFF, "echo": OFF, "flood": OFF, "disfluent_match": OFF}
 SETTINGS = {
-    "none": {"ragpart": OFF, "ragmask": OFF, "echo": OFF, "flood": OFF},
-    "ragpart": {"ragpart": {"enabled": True}, "ragmask": OFF, "echo": OFF, "flood": OFF},
-    "ragmask": {"ragpart": OFF, "ragmask": {"enabled": True}, "echo": OFF, "flood": OFF},
-    "ragpart+ragmask": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}, "echo": OFF, "flood": OFF},
-    "echo": {"ragpart": OFF, "ragmask": OFF, "echo": {"enabled": True}, "flood": OFF},
-    "flood": {"ragpart": OFF, "ragmask": OFF, "echo": OFF, "flood": {"enabled": True, "action": "remove"}},
-    "flood_keep_one": {"ragpart": OFF, "ragmask": OFF, "echo": OFF, "flood": {"enabled": True, "action": "keep_one"}},
+    "none": _SINGLE,
+    "ragpart": {**_SINGLE, "ragpart": {"enabled": True}},
+    "ragmask": {**_SINGLE, "ragmask": {"enabled": True}},
+    "ragpart+ragmask": {**_SINGLE, "ragpart": {"enabled": True}, "ragmask": {"enabled": True}},
+    "echo": {**_SINGLE, "echo": {"enabled": True}},
+    "flood": {**_SINGLE, "flood": {"enabled": True, "action": "remove"}},
+    "flood_keep_one": {**_SINGLE, "flood": {"enabled": True, "action": "keep_one"}},
+    "disfluent_match": {**_SINGLE, "disfluent_match": {"enabled": True}},
     "all": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}, "echo": {"enabled": True},
-            "flood": {"enabled": True}},
+            "flood": {"enabled": True}, "disfluent_match": {"enabled": True}},
 }
 
 
@@ -109,6 +111,7 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
         flagged = {f["chunk_id"] for f in mask.get("flagged", [])}
         echoed = {e["doc_id"] for e in (body["defences"].get("echo") or {}).get("removed", [])}
         flooded = {d for f in (body["defences"].get("flood") or {}).get("floods", []) for d in f["doc_ids"]}
+        matched = {r["doc_id"] for r in (body["defences"].get("disfluent_match") or {}).get("removed", [])}
         chunk_doc = {p["chunk_id"]: p["doc_id"] for p in body["passages"]}
         chunk_doc.update({f["chunk_id"]: f["doc_id"] for f in mask.get("flagged", [])})
         wb = body.get("writeback") or {}
@@ -126,6 +129,7 @@ def run_queries(client, targets: list[dict], defences: dict, k: int, poison_docs
             "flagged_poison": sum(1 for c in flagged if chunk_doc.get(c) in poison_docs),
             "echoed": len(echoed), "echoed_poison": len(echoed & poison_docs.keys()),
             "flooded": len(flooded), "flooded_poison": len(flooded & poison_docs.keys()),
+            "disfluent_matches": len(matched), "disfluent_matches_poison": len(matched & poison_docs.keys()),
             "latency_ms": (time.perf_counter() - started) * 1000,
             "writeback": wb.get("decision"), "writeback_reason": wb.get("reason"),
             "writeback_doc": wb.get("document_id"),
@@ -370,7 +374,10 @@ def main(argv: list[str] | None = None) -> dict:
                                 "poison_flags": flagged, "poison_echoed": sum(r["echoed_poison"] for r in part),
                                 "clean_echoed": sum(r["echoed"] - r["echoed_poison"] for r in part),
                                 "poison_flooded": sum(r["flooded_poison"] for r in part),
-                                "clean_flooded": sum(r["flooded"] - r["flooded_poison"] for r in part)})
+                                "clean_flooded": sum(r["flooded"] - r["flooded_poison"] for r in part),
+                                "poison_disfluent": sum(r["disfluent_matches_poison"] for r in part),
+                                "clean_disfluent": sum(r["disfluent_matches"] - r["disfluent_matches_poison"]
+                                                       for r in part)})
         held = [r for r in rows if r["set"] != "nq"]
         summary.append({"screen": phase, "defence": name, "attack": "ALL (held-out sets)", **summarise(held)})
         if phase == "screen_on":
@@ -399,7 +406,7 @@ def main(argv: list[str] | None = None) -> dict:
 def plot(result: dict, name: str) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    markers = dict(zip(SETTINGS, "osD^vX*P"))
+    markers = dict(zip(SETTINGS, "osD^vX*hP"))
     for row in result["grid"]:
         if row["attack"].startswith("ALL") or row["attack"].startswith("benign"):
             continue

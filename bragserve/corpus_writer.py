@@ -53,7 +53,8 @@ class CorpusWriter:
         """Chunk vectors plus what the defences need, stored with every chunk (ingested or written back);
         ``known``: token profiles already made by ``profile`` (not computed again)."""
         screening = self.policy.ingest_screening
-        head = bundled_head() if screening.enabled and screening.disfluency else None
+        scored = (screening.enabled and screening.disfluency) or self.policy.disfluent_match.enabled
+        head = bundled_head() if scored else None
         return self.features.encode(texts, fragments=self.policy.ragpart.fragments
                                     if self.policy.ragpart.store_fragments else None,
                                     window_size=self.policy.ragmask.mask_tokens,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from writeback_helpers import demo, ingest
 
-from bragserve.policy import IngestScreeningPolicy, Policy, ScreeningPolicy
+from bragserve.policy import DisfluentMatchPolicy, IngestScreeningPolicy, Policy, ScreeningPolicy
 from bragserve.settings import load_settings
 
 QUESTION = "how many moons does the planet mars have"
@@ -344,13 +344,45 @@ def test_optimised_english_words_are_quarantined_by_the_disfluency_head(make_cli
     assert [(r["id"], r["kind"], r["reason"]) for r in pending] == [(doc["review_id"], "quarantine", "disfluency")]
 
 
+LYELL_QUESTION = "who is responsible for introducing the principle of uniformitarianism"
+
+
+def test_a_disfluent_candidate_close_to_the_query_is_left_out_and_reported(defended_client) -> None:
+    """The default policy does not quarantine by the head at ingest (template text reads as optimised); at query
+    time, closeness to the query plus a disfluent window is HotFlip's signature, and the poison is left out."""
+    client = defended_client
+    ingest(client, [{"id": "lyell", "text": "Charles Lyell is widely credited with introducing the principle of "
+                                            "uniformitarianism: the processes shaping the Earth today have acted "
+                                            "throughout its history."},
+                    {"id": "salad", "text": WORD_SALAD}])
+    assert client.get("/documents/salad").json()["status"] == "active"  # not quarantined by the default screen
+    off = client.post("/query", json={"query": LYELL_QUESTION, "k": 2, "generate": False,
+                                      "defences": {"disfluent_match": {"enabled": False}}}).json()
+    assert off["passages"][0]["doc_id"] == "salad" and off["defences"]["disfluent_match"] is None, off
+    body = client.post("/query", json={"query": LYELL_QUESTION, "k": 2, "writeback": True}).json()
+    assert "salad" not in {p["doc_id"] for p in body["passages"]} and body["citations"][0]["doc_id"] == "lyell"
+    match = body["defences"]["disfluent_match"]
+    (removed,) = match["removed"]
+    assert removed["doc_id"] == "salad" and removed["similarity"] >= 0.8 and removed["disfluency"] >= 0.15, match
+    assert match["query"] == "question" and match["disfluency"] == 0.15 and match["unscored"] == 0
+    # Keyword queries and pasted passages are not checked by default (snippets written for keywords read like
+    # lists, and a pasted record is its own closest match); keyword_disfluency checks them too.
+    keywords = {"query": "responsible himself usual the objective of uniformitarianism", "k": 2, "generate": False}
+    skipped = client.post("/query", json=keywords).json()
+    assert skipped["passages"][0]["doc_id"] == "salad" and "skipped" in skipped["defences"]["disfluent_match"]
+    checked = client.post("/query", json={**keywords, "defences": {"disfluent_match": {"keyword_disfluency": 0.28}}})
+    assert checked.json()["defences"]["disfluent_match"]["removed"][0]["doc_id"] == "salad", checked.json()
+    assert 'bragserve_defence_flags_total{defence="disfluent_match"}' in client.get("/metrics").text
+
+
 def test_an_answer_copying_optimised_english_words_is_rejected_as_screening(make_client, settings) -> None:
-    """A reviewer lifted the quarantine (here: ingest screening is off); the answer still copies the flipped run."""
+    """A reviewer lifted the quarantine (here: ingest screening is off, and so is the retrieval-time filter that
+    would leave it out); the answer still copies the flipped run."""
     client = make_client(settings, Policy(ingest_screening=IngestScreeningPolicy(enabled=False),
+                                          disfluent_match=DisfluentMatchPolicy(enabled=False),
                                           screening=ScreeningPolicy(disfluency=0.3)))
     ingest(client, [{"id": "salad", "text": WORD_SALAD}])
-    body = client.post("/query", json={"query": "who is responsible for introducing the principle of "
-                                                "uniformitarianism", "writeback": True}).json()
+    body = client.post("/query", json={"query": LYELL_QUESTION, "writeback": True}).json()
     assert body["citations"] and body["citations"][0]["doc_id"] == "salad", body
     assert body["writeback"]["decision"] == "rejected" and body["writeback"]["reason"] == "screening", body
     gate = next(g for g in body["writeback"]["gates"] if g["name"] == "screening")

@@ -151,6 +151,13 @@ class FloodOverride(_Strict):
     pool: StrictInt | None = None
 
 
+class DisfluentMatchOverride(_Strict):
+    enabled: StrictBool | None = None
+    min_similarity: StrictFloat | StrictInt | None = None
+    disfluency: StrictFloat | StrictInt | None = None
+    keyword_disfluency: StrictFloat | StrictInt | None = None
+
+
 class ScreeningOverride(_Strict):
     enabled: StrictBool | None = None
     min_trust: StrictFloat | StrictInt | None = None
@@ -167,6 +174,7 @@ class DefenceOverrides(_Strict):
     ragmask: RagMaskOverride | None = None
     echo: EchoOverride | None = None
     flood: FloodOverride | None = None
+    disfluent_match: DisfluentMatchOverride | None = None
     screening: ScreeningOverride | None = None
     corroboration: CorroborationOverride | None = None
 

@@ -42,7 +42,7 @@ def _why_not(cid: str, row: ChunkRow | None, candidate: Candidate, policy: Polic
     if row is None or row.status != "active":
         return "not active"
     if cid in candidate.flagged:
-        return "flagged for this query (a RAGMask span or a planted flood)"
+        return "flagged for this query (a RAGMask span, a planted flood or a disfluent match)"
     if row.trust < screening.min_trust:
         return f"trust {row.trust} below {screening.min_trust}"
     return _echo(row.text, candidate.query, policy)

@@ -7,11 +7,12 @@ override. Everything is importable from here.
 
 from bragserve.policy.answers import (AttributionPolicy, ChunkingPolicy, ContradictionPolicy, GenerationPolicy,
                                       GroundingPolicy, LoopPolicy, NoveltyPolicy, RetrievalPolicy, WritebackPolicy)
-from bragserve.policy.defences import (DEFENCE_SECTIONS, CorroborationPolicy, EchoPolicy, FloodPolicy,
-                                       IngestScreeningPolicy, RagMaskPolicy, RagPartPolicy, ScreeningPolicy)
+from bragserve.policy.defences import (DEFENCE_SECTIONS, CorroborationPolicy, DisfluentMatchPolicy, EchoPolicy,
+                                       FloodPolicy, IngestScreeningPolicy, RagMaskPolicy, RagPartPolicy,
+                                       ScreeningPolicy)
 from bragserve.policy.model import DEFAULT_POLICY_PATH, Policy, load_policy
 
 __all__ = ["DEFAULT_POLICY_PATH", "DEFENCE_SECTIONS", "AttributionPolicy", "ChunkingPolicy", "ContradictionPolicy",
-           "CorroborationPolicy", "EchoPolicy", "FloodPolicy", "GenerationPolicy", "GroundingPolicy",
-           "IngestScreeningPolicy", "LoopPolicy", "NoveltyPolicy", "Policy", "RagMaskPolicy", "RagPartPolicy",
+           "CorroborationPolicy", "DisfluentMatchPolicy", "EchoPolicy", "FloodPolicy", "GenerationPolicy",
+           "GroundingPolicy", "IngestScreeningPolicy", "LoopPolicy", "NoveltyPolicy", "Policy", "RagMaskPolicy", "RagPartPolicy",
            "RetrievalPolicy", "ScreeningPolicy", "WritebackPolicy", "load_policy"]

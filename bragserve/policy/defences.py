@@ -125,6 +125,39 @@ class FloodPolicy(PolicySection):
         return data
 
 
+class DisfluentMatchPolicy(PolicySection):
+    """Retrieval-time: a candidate unusually close to the query that also reads as word salad was optimised for it.
+
+    HotFlip buys similarity with fluency: our white-box poisons sit at cosine 0.83-0.95 to
+    their query, where honest passages rarely go (gold passages' 90th percentile: 0.74-0.86
+    by data set), and their worst window reads as replaced tokens. The ingest screen has to
+    judge a document without a query, so its disfluency threshold must be high enough for
+    every honest document (0.28); here the closeness is a second piece of evidence, and a
+    much lower threshold costs little. Measured before choosing 0.80 and 0.15 (90 fresh
+    poisons of our HotFlip, targets the benchmark does not use; 1,000 gold passages and SQuAD
+    paragraphs with their own questions): 97 / 93 / 100% of prefix / spread / 60-flip
+    poisons are caught. No gold passage of NQ, HotpotQA or SQuAD is left out for its own
+    question; 9 of MS MARCO's 209 are, all for keyword queries ("define preventive", "weather
+    in sparta greece") whose dictionary and SEO snippets open with the keywords and read like
+    lists, and a user who pastes a record's text to find it would lose it. So, like the echo
+    filter, only queries that read as questions are checked unless ``keyword_disfluency`` is
+    set (0.28, the strict ingest screen's threshold, leaves out 1 of the 209). Write-backs take
+    no part: the answer screen judged them with the same head before they were stored."""
+
+    enabled: bool = Field(True, description="Leave out ingested candidates at least min_similarity to the query "
+                                            "whose stored disfluency reaches `disfluency`.")
+    min_similarity: float = Field(0.80, ge=0, le=1, description="Cosine to the query from which a candidate's "
+                                                               "fluency is checked.")
+    disfluency: float = Field(0.15, gt=0, le=1, description="For a query that reads as a question: the "
+                                                            "candidate's worst window (mean replaced-token "
+                                                            "probability, bragserve/disfluency.py, stored at "
+                                                            "ingest) at or above which it is left out.")
+    keyword_disfluency: float = Field(0.0, ge=0, le=1, description="The same for any other query; 0 = such "
+                                                                   "queries are not checked (keyword snippets read "
+                                                                   "like lists, and a pasted record is its own "
+                                                                   "closest match).")
+
+
 class IngestScreeningPolicy(PolicySection):
     """Detectors for documents built to be retrieved rather than to inform; hits are quarantined."""
 
@@ -172,4 +205,4 @@ class CorroborationPolicy(PolicySection):
                                                          "sentence for a write-back.")
 
 
-DEFENCE_SECTIONS = ("ragpart", "ragmask", "echo", "flood", "screening", "corroboration")
+DEFENCE_SECTIONS = ("ragpart", "ragmask", "echo", "flood", "disfluent_match", "screening", "corroboration")

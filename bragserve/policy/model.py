@@ -18,8 +18,8 @@ from pydantic import ValidationError, model_validator
 from bragserve.errors import ConfigError, InvalidInput, validation_problems
 from bragserve.policy.answers import (AttributionPolicy, ChunkingPolicy, ContradictionPolicy, GenerationPolicy,
                                       GroundingPolicy, LoopPolicy, NoveltyPolicy, RetrievalPolicy, WritebackPolicy)
-from bragserve.policy.defences import (DEFENCE_SECTIONS, CorroborationPolicy, EchoPolicy, FloodPolicy,
-                                       IngestScreeningPolicy, RagMaskPolicy, RagPartPolicy, ScreeningPolicy)
+from bragserve.policy.defences import (DEFENCE_SECTIONS, CorroborationPolicy, DisfluentMatchPolicy, EchoPolicy,
+                                       FloodPolicy, IngestScreeningPolicy, RagMaskPolicy, RagPartPolicy, ScreeningPolicy)
 from bragserve.policy.section import PolicySection
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class Policy(PolicySection):
     ragmask: RagMaskPolicy = RagMaskPolicy()
     echo: EchoPolicy = EchoPolicy()
     flood: FloodPolicy = FloodPolicy()
+    disfluent_match: DisfluentMatchPolicy = DisfluentMatchPolicy()
     ingest_screening: IngestScreeningPolicy = IngestScreeningPolicy()
     screening: ScreeningPolicy = ScreeningPolicy()
     corroboration: CorroborationPolicy = CorroborationPolicy()

@@ -2,7 +2,9 @@
 
 Order: candidates come from plain top-k or from the RAGPart vote; the echo filter
 leaves out those that repeat the query word for word; the flood filter acts on groups of
-near-identical candidates from several ingested documents; when RAGMask runs, up to alpha*k
+near-identical candidates from several ingested documents; the disfluent-match filter leaves
+out ingested candidates unusually close to the query that read as word salad (an optimiser's
+work: HotFlip); when RAGMask runs, up to alpha*k
 (at least min_candidates) of the rest are screened (best first, until the top k are
 settled) and re-ranked by their similarity after the suspicious spans are removed, and
 the top k are returned.
@@ -35,13 +37,15 @@ class DefenceReport:
     ragmask: dict | None = None
     echo: dict | None = None
     flood: dict | None = None
+    disfluent_match: dict | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def flagged_chunks(self) -> set[str]:
         """Chunks a defence found suspicious for this query: no write-back may rest on them alone."""
         return {f["chunk_id"] for f in (self.ragmask or {}).get("flagged", [])} | \
-            {c for f in (self.flood or {}).get("floods", []) for c in f["chunk_ids"]}
+            {c for f in (self.flood or {}).get("floods", []) for c in f["chunk_ids"]} | \
+            {r["chunk_id"] for r in (self.disfluent_match or {}).get("removed", [])}
 
     def spent(self, step: str, started: float) -> None:
         """Adds the milliseconds since ``started`` to ``step``: a query that fetches deeper after a large flood runs
@@ -51,7 +55,7 @@ class DefenceReport:
 
     def as_dict(self) -> dict:
         return {"ragpart": self.ragpart, "ragmask": self.ragmask, "echo": self.echo, "flood": self.flood,
-                "timings_ms": self.timings_ms}
+                "disfluent_match": self.disfluent_match, "timings_ms": self.timings_ms}
 
 
 class DefendedRetriever:
@@ -131,6 +135,31 @@ class DefendedRetriever:
         report.spent("flood", started)
         return [rs for i, rs in enumerate(scored) if i not in dropped]
 
+    def _drop_disfluent_matches(self, scored: list[tuple[ChunkRow, float]], question: bool, policy: Policy,
+                                report: DefenceReport) -> list[tuple[ChunkRow, float]]:
+        """Ingested candidates at least ``min_similarity`` to the query whose stored worst window reads as replaced
+        tokens are left out (they stay in the corpus; the report names them). Only the few candidates that close
+        are looked up, so a query none comes near costs nothing."""
+        match = policy.disfluent_match
+        started = time.perf_counter()
+        threshold = match.disfluency if question else match.keyword_disfluency
+        if threshold <= 0:
+            report.disfluent_match = {"min_similarity": match.min_similarity, "disfluency": 0.0, "query": "keywords",
+                                      "checked": 0, "unscored": 0, "removed": [],
+                                      "skipped": "the query does not read as a question (keyword_disfluency = 0)"}
+            return scored
+        close = [row.vid for row, score in scored if score >= match.min_similarity and row.source != "writeback"]
+        stored = self.corpus.disfluency(close)
+        removed = {vid for vid, value in stored.items() if value is not None and value >= threshold}
+        report.disfluent_match = {
+            "min_similarity": match.min_similarity, "disfluency": threshold,
+            "query": "question" if question else "keywords", "checked": len(stored),
+            "unscored": sum(value is None for value in stored.values()),
+            "removed": [{"chunk_id": row.id, "doc_id": row.doc_id, "similarity": round(score, 6),
+                         "disfluency": round(stored[row.vid], 4)} for row, score in scored if row.vid in removed]}
+        report.spent("disfluent_match", started)
+        return [rs for rs in scored if rs[0].vid not in removed]
+
     def _ragmask(self, q: np.ndarray, scored: list[tuple[ChunkRow, float]], k: int, policy: Policy, method: str,
                  report: DefenceReport) -> list[tuple[ChunkRow, float]]:
         """Screen the candidates and re-rank them by their similarity after the flagged spans are removed.
@@ -199,6 +228,9 @@ class DefendedRetriever:
                 scored = self._drop_echoes(echo_query, scored, policy, report)
             if policy.flood.enabled and scored:
                 scored = self._drop_floods(scored, policy, report)
+            if policy.disfluent_match.enabled and scored:
+                question = query is not None and reads_as_question(query)
+                scored = self._drop_disfluent_matches(scored, question, policy, report)
             # A flood larger than the pool takes later candidates with it (they join it): fetch deeper until k
             # remain, or the corpus is exhausted. The verdict on every candidate is the same at any depth (the
             # pool is fixed, and a later one joins only by its own link to a member).

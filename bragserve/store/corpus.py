@@ -215,11 +215,11 @@ class Corpus:
     def _insert_features(db: sqlite_utils.Database, vid: int, f: ChunkFeatures) -> None:
         frags = None if f.fragments is None else np.asarray(f.fragments, dtype=np.float16).tobytes()
         db.execute("INSERT INTO chunk_features (vid, fragments, n_fragments, mask_total, mask_tokens, window_sums, "
-                   "windows, window_size, window_stride) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "windows, window_size, window_stride, disfluency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    [vid, frags, 0 if f.fragments is None else len(f.fragments),
                     np.asarray(f.mask_total, dtype=np.float32).tobytes(), f.mask_tokens,
                     np.asarray(f.window_sums, dtype=np.float16).tobytes(), json.dumps(f.windows),
-                    f.window_size, f.window_stride])
+                    f.window_size, f.window_stride, None if f.disfluency is None else float(f.disfluency[0])])
 
     def update_attributes(self, db: sqlite_utils.Database, doc_id: str, *, trust: float, metadata: dict) -> None:
         db.execute("UPDATE documents SET trust = ?, metadata = ?, updated_at = ? WHERE id = ?",
@@ -307,6 +307,14 @@ class Corpus:
                                   np.frombuffer(sums, dtype=np.float16).astype(np.float32).reshape(-1, dim),
                                   [tuple(w) for w in json.loads(windows)], size, stride)  # type: ignore[misc]
                 for vid, total, tokens, sums, windows, size, stride in rows}
+
+    def disfluency(self, vids: list[int]) -> dict[int, float | None]:
+        """The stored worst-window score of each chunk (None: not scored)."""
+        if not vids:
+            return {}
+        marks = ",".join("?" * len(vids))
+        return dict(self.reader().execute(f"SELECT vid, disfluency FROM chunk_features WHERE vid IN ({marks})",
+                                          list(vids)).fetchall())
 
     def embeddings(self, vids: np.ndarray, dim: int, db: sqlite_utils.Database | None = None,
                    batch: int = 2000) -> np.ndarray:

@@ -146,10 +146,17 @@ def _v3(db: sqlite_utils.Database) -> None:
         )""")
 
 
+def _v4(db: sqlite_utils.Database) -> None:
+    """Each chunk's worst window by the replaced-token head, for the disfluent-match defence (NULL: not scored,
+    e.g. ingested before this column or under a policy that did not run the head)."""
+    db.execute("ALTER TABLE chunk_features ADD COLUMN disfluency REAL")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_documents_chunks", _v1),
     ("0002_writeback_loop", _v2),
     ("0003_defence_features", _v3),
+    ("0004_chunk_disfluency", _v4),
 ]
 
 

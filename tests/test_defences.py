@@ -364,7 +364,7 @@ def test_a_disfluent_candidate_close_to_the_query_is_left_out_and_reported(defen
     match = body["defences"]["disfluent_match"]
     (removed,) = match["removed"]
     assert removed["doc_id"] == "salad" and removed["similarity"] >= 0.8 and removed["disfluency"] >= 0.15, match
-    assert match["query"] == "question" and match["disfluency"] == 0.15 and match["unscored"] == 0
+    assert match["query"] == "question" and match["disfluency"] == 0.15 and match["scored_now"] == 0
     # Keyword queries and pasted passages are not checked by default (snippets written for keywords read like
     # lists, and a pasted record is its own closest match); keyword_disfluency checks them too.
     keywords = {"query": "responsible himself usual the objective of uniformitarianism", "k": 2, "generate": False}
@@ -373,6 +373,17 @@ def test_a_disfluent_candidate_close_to_the_query_is_left_out_and_reported(defen
     checked = client.post("/query", json={**keywords, "defences": {"disfluent_match": {"keyword_disfluency": 0.28}}})
     assert checked.json()["defences"]["disfluent_match"]["removed"][0]["doc_id"] == "salad", checked.json()
     assert 'bragserve_defence_flags_total{defence="disfluent_match"}' in client.get("/metrics").text
+
+
+def test_a_chunk_stored_without_a_score_is_scored_when_it_comes_close(make_client, settings) -> None:
+    """Ingested under a policy that did not run the head (or before the score was stored): the filter, switched on
+    per request, scores the close candidate then."""
+    client = make_client(settings)  # the open policy: no head at ingest
+    ingest(client, [{"id": "salad", "text": WORD_SALAD}])
+    body = client.post("/query", json={"query": LYELL_QUESTION, "k": 1, "generate": False,
+                                       "defences": {"disfluent_match": {"enabled": True}}}).json()
+    match = body["defences"]["disfluent_match"]
+    assert match["scored_now"] == 1 and match["removed"][0]["doc_id"] == "salad" and not body["passages"], match
 
 
 def test_an_answer_copying_optimised_english_words_is_rejected_as_screening(make_client, settings) -> None:

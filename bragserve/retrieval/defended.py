@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bragserve.disfluency import bundled_head
 from bragserve.generation.base import Passage
 from bragserve.policy import Policy
 from bragserve.retrieval.dense import admit, dense_rows
@@ -145,16 +146,22 @@ class DefendedRetriever:
         threshold = match.disfluency if question else match.keyword_disfluency
         if threshold <= 0:
             report.disfluent_match = {"min_similarity": match.min_similarity, "disfluency": 0.0, "query": "keywords",
-                                      "checked": 0, "unscored": 0, "removed": [],
+                                      "checked": 0, "scored_now": 0, "removed": [],
                                       "skipped": "the query does not read as a question (keyword_disfluency = 0)"}
             return scored
-        close = [row.vid for row, score in scored if score >= match.min_similarity and row.source != "writeback"]
-        stored = self.corpus.disfluency(close)
-        removed = {vid for vid, value in stored.items() if value is not None and value >= threshold}
+        close = [row for row, score in scored if score >= match.min_similarity and row.source != "writeback"]
+        stored = self.corpus.disfluency([row.vid for row in close])
+        # A chunk ingested before its score was stored (or under a policy that did not run the head) is scored
+        # now: one encoder pass, only for the rare candidate this close.
+        unscored = [row for row in close if stored.get(row.vid) is None]
+        if unscored:
+            profiles = self.mask.tokens.profile([row.text for row in unscored], size=policy.ragmask.mask_tokens,
+                                                stride=policy.ragmask.stride, head=bundled_head())
+            stored.update((row.vid, p.disfluency[0] if p.disfluency else 0.0) for row, p in zip(unscored, profiles))
+        removed = {vid for vid, value in stored.items() if value >= threshold}
         report.disfluent_match = {
             "min_similarity": match.min_similarity, "disfluency": threshold,
-            "query": "question" if question else "keywords", "checked": len(stored),
-            "unscored": sum(value is None for value in stored.values()),
+            "query": "question" if question else "keywords", "checked": len(close), "scored_now": len(unscored),
             "removed": [{"chunk_id": row.id, "doc_id": row.doc_id, "similarity": round(score, 6),
                          "disfluency": round(stored[row.vid], 4)} for row, score in scored if row.vid in removed]}
         report.spent("disfluent_match", started)

@@ -309,7 +309,8 @@ class Corpus:
                 for vid, total, tokens, sums, windows, size, stride in rows}
 
     def disfluency(self, vids: list[int]) -> dict[int, float | None]:
-        """The stored worst-window score of each chunk (None: not scored)."""
+        """The stored worst-window score of each chunk (None: not scored: ingested before migration 0004, or under a
+        policy that did not run the replaced-token head)."""
         if not vids:
             return {}
         marks = ",".join("?" * len(vids))

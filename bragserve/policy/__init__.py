@@ -14,5 +14,5 @@ from bragserve.policy.model import DEFAULT_POLICY_PATH, Policy, load_policy
 
 __all__ = ["DEFAULT_POLICY_PATH", "DEFENCE_SECTIONS", "AttributionPolicy", "ChunkingPolicy", "ContradictionPolicy",
            "CorroborationPolicy", "DisfluentMatchPolicy", "EchoPolicy", "FloodPolicy", "GenerationPolicy",
-           "GroundingPolicy", "IngestScreeningPolicy", "LoopPolicy", "NoveltyPolicy", "Policy", "RagMaskPolicy", "RagPartPolicy",
-           "RetrievalPolicy", "ScreeningPolicy", "WritebackPolicy", "load_policy"]
+           "GroundingPolicy", "IngestScreeningPolicy", "LoopPolicy", "NoveltyPolicy", "Policy", "RagMaskPolicy",
+           "RagPartPolicy", "RetrievalPolicy", "ScreeningPolicy", "WritebackPolicy", "load_policy"]

@@ -19,7 +19,8 @@ from bragserve.errors import ConfigError, InvalidInput, validation_problems
 from bragserve.policy.answers import (AttributionPolicy, ChunkingPolicy, ContradictionPolicy, GenerationPolicy,
                                       GroundingPolicy, LoopPolicy, NoveltyPolicy, RetrievalPolicy, WritebackPolicy)
 from bragserve.policy.defences import (DEFENCE_SECTIONS, CorroborationPolicy, DisfluentMatchPolicy, EchoPolicy,
-                                       FloodPolicy, IngestScreeningPolicy, RagMaskPolicy, RagPartPolicy, ScreeningPolicy)
+                                       FloodPolicy, IngestScreeningPolicy, RagMaskPolicy, RagPartPolicy,
+                                       ScreeningPolicy)
 from bragserve.policy.section import PolicySection
 
 log = logging.getLogger(__name__)

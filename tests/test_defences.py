@@ -386,6 +386,27 @@ def test_a_chunk_stored_without_a_score_is_scored_when_it_comes_close(make_clien
     assert match["scored_now"] == 1 and match["removed"][0]["doc_id"] == "salad" and not body["passages"], match
 
 
+def test_an_index_from_before_the_stored_score_is_migrated_and_still_defended(make_client, settings) -> None:
+    """An index whose database stops at migration 0003 (no disfluency column): opening it adds the column, and the
+    chunks it held are scored when they first come close to a question."""
+    import sqlite_utils
+
+    from bragserve.service import CORPUS_FILE
+
+    client = make_client(settings)  # the open policy, as the old version stored chunks: no score
+    ingest(client, [{"id": "salad", "text": WORD_SALAD}])
+    client.__exit__(None, None, None)  # stops the service (the fixture's second exit is a no-op)
+    db = sqlite_utils.Database(settings.index_dir / CORPUS_FILE)
+    db.execute("ALTER TABLE chunk_features DROP COLUMN disfluency")
+    db.execute("DELETE FROM _migrations WHERE name = '0004_chunk_disfluency'")
+    db.conn.commit()
+    db.close()
+    client = make_client(settings, Policy())
+    body = client.post("/query", json={"query": LYELL_QUESTION, "k": 1, "generate": False}).json()
+    assert body["defences"]["disfluent_match"]["scored_now"] == 1 and not body["passages"], body
+    assert "disfluency" in sqlite_utils.Database(settings.index_dir / CORPUS_FILE)["chunk_features"].columns_dict
+
+
 def test_an_answer_copying_optimised_english_words_is_rejected_as_screening(make_client, settings) -> None:
     """A reviewer lifted the quarantine (here: ingest screening is off, and so is the retrieval-time filter that
     would leave it out); the answer still copies the flipped run."""

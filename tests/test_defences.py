@@ -365,13 +365,19 @@ def test_a_disfluent_candidate_close_to_the_query_is_left_out_and_reported(defen
     (removed,) = match["removed"]
     assert removed["doc_id"] == "salad" and removed["similarity"] >= 0.8 and removed["disfluency"] >= 0.15, match
     assert match["query"] == "question" and match["disfluency"] == 0.15 and match["scored_now"] == 0
-    # Keyword queries and pasted passages are not checked by default (snippets written for keywords read like
-    # lists, and a pasted record is its own closest match); keyword_disfluency checks them too.
+    # A keyword query gets a higher threshold (snippets written for keywords read like lists); 0 skips them.
     keywords = {"query": "responsible himself usual the objective of uniformitarianism", "k": 2, "generate": False}
-    skipped = client.post("/query", json=keywords).json()
-    assert skipped["passages"][0]["doc_id"] == "salad" and "skipped" in skipped["defences"]["disfluent_match"]
-    checked = client.post("/query", json={**keywords, "defences": {"disfluent_match": {"keyword_disfluency": 0.28}}})
-    assert checked.json()["defences"]["disfluent_match"]["removed"][0]["doc_id"] == "salad", checked.json()
+    checked = client.post("/query", json=keywords).json()["defences"]["disfluent_match"]
+    assert checked["query"] == "keywords" and checked["disfluency"] == 0.28, checked
+    assert checked["removed"][0]["doc_id"] == "salad", checked
+    skipped = client.post("/query", json={**keywords, "defences": {"disfluent_match": {"keyword_disfluency": 0}}})
+    assert skipped.json()["passages"][0]["doc_id"] == "salad" and "skipped" in skipped.json()["defences"][
+        "disfluent_match"]
+    # A user pasting the document's own text to find it gets it (this text opens like a question, so the echo
+    # filter, which is another matter, is off here).
+    pasted = client.post("/query", json={"query": WORD_SALAD, "k": 1, "generate": False,
+                                         "defences": {"echo": {"enabled": False}}}).json()
+    assert pasted["passages"][0]["doc_id"] == "salad" and pasted["defences"]["disfluent_match"]["pasted"], pasted
     assert 'bragserve_defence_flags_total{defence="disfluent_match"}' in client.get("/metrics").text
 
 

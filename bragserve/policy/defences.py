@@ -139,10 +139,11 @@ class DisfluentMatchPolicy(PolicySection):
     poisons are caught. No gold passage of NQ, HotpotQA or SQuAD is left out for its own
     question; 9 of MS MARCO's 209 are, all for keyword queries ("define preventive", "weather
     in sparta greece") whose dictionary and SEO snippets open with the keywords and read like
-    lists, and a user who pastes a record's text to find it would lose it. So, like the echo
-    filter, only queries that read as questions are checked unless ``keyword_disfluency`` is
-    set (0.28, the strict ingest screen's threshold, leaves out 1 of the 209). Write-backs take
-    no part: the answer screen judged them with the same head before they were stored."""
+    lists. So other queries get the strict ingest screen's threshold (``keyword_disfluency``,
+    0.28: 1 of the 209, and 23 of 24 fresh poisons for MS MARCO's keyword queries). A candidate
+    the query quotes almost whole (90% of its words as one run) is kept: a user pasted that
+    document to find it. Write-backs take no part: the answer screen judged them with the same
+    head before they were stored."""
 
     enabled: bool = Field(True, description="Leave out ingested candidates at least min_similarity to the query "
                                             "whose stored disfluency reaches `disfluency`.")
@@ -152,10 +153,9 @@ class DisfluentMatchPolicy(PolicySection):
                                                             "candidate's worst window (mean replaced-token "
                                                             "probability, bragserve/disfluency.py, stored at "
                                                             "ingest) at or above which it is left out.")
-    keyword_disfluency: float = Field(0.0, ge=0, le=1, description="The same for any other query; 0 = such "
-                                                                   "queries are not checked (keyword snippets read "
-                                                                   "like lists, and a pasted record is its own "
-                                                                   "closest match).")
+    keyword_disfluency: float = Field(0.28, ge=0, le=1, description="The same for any other query (keyword "
+                                                                    "snippets read like lists, so it is higher); "
+                                                                    "0 = such queries are not checked.")
 
 
 class IngestScreeningPolicy(PolicySection):

@@ -59,6 +59,9 @@ class DefenceReport:
                 "disfluent_match": self.disfluent_match, "timings_ms": self.timings_ms}
 
 
+PASTED = 0.9  # share of a candidate's words the query repeats as one run: the user pasted that document
+
+
 class DefendedRetriever:
     def __init__(self, *, corpus: Corpus, index: LiveIndex, views: FragmentScores | RagPartViews | None,
                  mask: RagMask, dim: int) -> None:
@@ -136,20 +139,24 @@ class DefendedRetriever:
         report.spent("flood", started)
         return [rs for i, rs in enumerate(scored) if i not in dropped]
 
-    def _drop_disfluent_matches(self, scored: list[tuple[ChunkRow, float]], question: bool, policy: Policy,
+    def _drop_disfluent_matches(self, scored: list[tuple[ChunkRow, float]], query: str | None, policy: Policy,
                                 report: DefenceReport) -> list[tuple[ChunkRow, float]]:
         """Ingested candidates at least ``min_similarity`` to the query whose stored worst window reads as replaced
         tokens are left out (they stay in the corpus; the report names them). Only the few candidates that close
-        are looked up, so a query none comes near costs nothing."""
+        are looked up, so a query none comes near costs nothing. A candidate the query quotes almost whole is the
+        document a user pasted to find it, and is kept."""
         match = policy.disfluent_match
         started = time.perf_counter()
+        question = query is not None and reads_as_question(query)
         threshold = match.disfluency if question else match.keyword_disfluency
         if threshold <= 0:
             report.disfluent_match = {"min_similarity": match.min_similarity, "disfluency": 0.0, "query": "keywords",
-                                      "checked": 0, "scored_now": 0, "removed": [],
+                                      "checked": 0, "scored_now": 0, "pasted": [], "removed": [],
                                       "skipped": "the query does not read as a question (keyword_disfluency = 0)"}
             return scored
         close = [row for row, score in scored if score >= match.min_similarity and row.source != "writeback"]
+        pasted = [row.id for row in close if query is not None and query_echo(row.text, query) >= PASTED]
+        close = [row for row in close if row.id not in pasted]
         stored = self.corpus.disfluency([row.vid for row in close])
         # A chunk ingested before its score was stored (or under a policy that did not run the head) is scored
         # now: one encoder pass, only for the rare candidate this close.
@@ -162,6 +169,7 @@ class DefendedRetriever:
         report.disfluent_match = {
             "min_similarity": match.min_similarity, "disfluency": threshold,
             "query": "question" if question else "keywords", "checked": len(close), "scored_now": len(unscored),
+            "pasted": pasted,
             "removed": [{"chunk_id": row.id, "doc_id": row.doc_id, "similarity": round(score, 6),
                          "disfluency": round(stored[row.vid], 4)} for row, score in scored if row.vid in removed]}
         report.spent("disfluent_match", started)
@@ -236,8 +244,7 @@ class DefendedRetriever:
             if policy.flood.enabled and scored:
                 scored = self._drop_floods(scored, policy, report)
             if policy.disfluent_match.enabled and scored:
-                question = query is not None and reads_as_question(query)
-                scored = self._drop_disfluent_matches(scored, question, policy, report)
+                scored = self._drop_disfluent_matches(scored, query, policy, report)
             # A flood larger than the pool takes later candidates with it (they join it): fetch deeper until k
             # remain, or the corpus is exhausted. The verdict on every candidate is the same at any depth (the
             # pool is fixed, and a later one joins only by its own link to a member).

@@ -40,6 +40,10 @@ _WH_FOLLOW = _AUX | {"many", "much", "long", "old", "far", "often", "big", "larg
 _SENTENCE_END = re.compile(r"(?<![\s(][A-Z]\.)(?<=[.?!])\s*(?=[A-Z\"'(\[])|(?<=[?!])\s+|\n+")
 _WORD = re.compile(r"\S+")
 _STRIP = "\"'()[]{}<>,.;:!?`"
+# Words a title leaves in lower case ("How Can You Mend a Broken Heart").
+_TITLE_SMALL = {"a", "an", "the", "and", "but", "or", "nor", "of", "in", "on", "at", "to", "for", "by", "with", "from",
+                "as", "into", "vs"}
+_QUOTES = "\"'\u201c\u2018"
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,24 @@ class ScreeningHit:
     score: float
 
 
+def _is_title(sentence: str) -> bool:
+    """A question that names a work ("What's My Line?", "\"What Child Is This?\" is a carol"): every word past the
+    first capitalised but a title's small words, in the quoted name when the sentence opens with one. A typed
+    query is lower case or sentence case, so its verbs and common nouns are not capitalised."""
+    text = sentence.strip()
+    if text[:1] in _QUOTES and (end := next((i for i, c in enumerate(text[1:], 1) if c in _QUOTES + "\u201d\u2019"),
+                                            None)):
+        text = text[1:end]
+    words = [w.strip(_STRIP) for w in text.split()[1:]]
+    words = [w for w in words if w and w.lower() not in _TITLE_SMALL]
+    return len(words) >= 2 and all(w[:1].isupper() for w in words)
+
+
 def _is_question(sentence: str) -> bool:
     words = sentence.strip().split()
     first = words[0].strip(_STRIP) if words else ""
+    if _is_title(sentence):
+        return False
     # Two words only in lower case ("define preventive."): a typed query, while "Why not?" opens real prose.
     if len(words) < (2 if first[:1].islower() else 3) or len(words) > 40:
         return False

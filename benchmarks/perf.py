@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -203,6 +204,14 @@ def txtai_peer(texts: list[str], questions: list[str], n_queries: int, work: Pat
         proc.wait(timeout=60)
 
 
+def _fragments_on(policy_text: str) -> str:
+    """The open policy with RAGPart's fragments stored at ingest: what RAGPart alone costs an ingest."""
+    out = re.sub(r"(?m)^store_fragments = false", "store_fragments = true", policy_text)
+    if out == policy_text:
+        raise RuntimeError("policies/open.toml no longer has 'store_fragments = false'")
+    return out
+
+
 # -- one corpus size --------------------------------------------------------------------------------------------
 
 def run_size(texts: list[str], questions: list[str], args: argparse.Namespace, work: Path, with_txtai: bool,
@@ -240,6 +249,14 @@ def run_size(texts: list[str], questions: list[str], args: argparse.Namespace, w
         with Server(plain, args=("--policy", str(ROOT / "policies/open.toml"))) as server:
             seconds = ingest(server.url, texts, args.ingest_batch)
         shutil.rmtree(plain, ignore_errors=True)
+        # RAGPart's own cost: the open policy with fragments stored and nothing else (the default policy's ingest
+        # above also screens, and runs the disfluency head for the disfluent-match filter).
+        fragments_only = work / "open_fragments.toml"
+        fragments_only.write_text(_fragments_on((ROOT / "policies/open.toml").read_text()))
+        frag_dir = work / f"fragments-{n}"
+        with Server(frag_dir, args=("--policy", str(fragments_only))) as server:
+            frag_seconds = ingest(server.url, texts, args.ingest_batch)
+        shutil.rmtree(frag_dir, ignore_errors=True)
         raw = raw_encode_seconds(texts)
         # Each request can only sort its own texts by length: the same encode on the same groups shows what
         # request batching costs by itself.
@@ -252,7 +269,9 @@ def run_size(texts: list[str], questions: list[str], args: argparse.Namespace, w
                     "ingest_plain_vs_raw": round(raw / seconds, 3),
                     "ingest_plain_vs_raw_fp32": round(raw_fp32 / seconds, 3),
                     "ingest_plain_vs_raw_same_batches": round(raw_grouped / seconds, 3),
-                    "ingest_ragpart_vs_plain_time": round(rp_seconds / seconds, 3)})
+                    "ingest_ragpart_vs_plain_time": round(rp_seconds / seconds, 3),
+                    "ingest_fragments_only_chunks_per_s": round(n / frag_seconds, 1),
+                    "ingest_fragments_only_vs_plain_time": round(frag_seconds / seconds, 3)})
     if with_txtai:
         out["txtai"] = txtai_peer(texts, questions[(len(SETTINGS) + 2) * args.queries:], args.queries, work)
         txtai_p50 = out["txtai"]["search_ms"]["p50"]
@@ -326,6 +345,12 @@ def main(argv: list[str] | None = None) -> dict:
     scaling = scaling_of(results, sizes)
     rows = summary_rows(results)
     print(table(rows, list(rows[0])))
+    for n, r in results.items():
+        if "ingest_plain_chunks_per_s" in r:
+            print(f"ingest at {n} (chunks/s): raw encode {r['raw_encode_chunks_per_s']}, plain (open policy) "
+                  f"{r['ingest_plain_chunks_per_s']} = {r['ingest_plain_vs_raw']}x raw; fragments only "
+                  f"{r['ingest_fragments_only_chunks_per_s']} = {r['ingest_fragments_only_vs_plain_time']}x plain's "
+                  f"time; default policy {r['ingest_ragpart_chunks_per_s']} = {r['ingest_ragpart_vs_plain_time']}x")
     for n, r in results.items():
         for label, key in (("POST /writebacks", "gates_ms"), ("POST /query write-back", "query_gates_ms")):
             steps = r[key].get("steps", {})

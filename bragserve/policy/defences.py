@@ -170,10 +170,11 @@ class IngestScreeningPolicy(PolicySection):
                                                        "an English word list among any 12 consecutive words "
                                                        "(optimised trigger tokens; bragserve/non_words.py); 0 "
                                                        "disables.")
-    disfluency: float = Field(0.0, ge=0, le=1, description="Flag a document with a run of word pieces whose mean "
+    disfluency: float = Field(0.6, ge=0, le=1, description="Flag a document with a run of word pieces whose mean "
                                                            "replaced-token probability reaches this (optimised "
-                                                           "tokens that are English words: query-initialised "
-                                                           "HotFlip; bragserve/disfluency.py); 0 disables.")
+                                                           "tokens: Contriever-HotFlip's token salad reaches 0.6, "
+                                                           "query-initialised HotFlip's English words 0.28; "
+                                                           "bragserve/disfluency.py); 0 disables.")
     span_dominance: float = Field(0.0, ge=0, le=2, description="Flag a document whose embedding moves this far "
                                                                "(1 - cosine) when one mask window is removed; "
                                                                "0 disables.")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from writeback_helpers import demo, ingest
+from writeback_helpers import chunk_of, demo, ingest
 
 from bragserve.policy import DisfluentMatchPolicy, IngestScreeningPolicy, Policy, ScreeningPolicy
+from bragserve.retrieval.features import fragment_texts
 from bragserve.settings import load_settings
 
 QUESTION = "how many moons does the planet mars have"
@@ -531,3 +533,21 @@ def test_bad_defence_overrides_are_clear_4xx(defended_client) -> None:
         r = client.post("/query", json={"query": "Everest", "defences": defences})
         assert r.status_code == status, (defences, r.text)
         assert r.json()["ok"] is False and r.json()["error"]["message"]
+
+
+def test_fragments_are_stored_as_separate_encodes_of_each_fragment(make_client, settings) -> None:
+    """RAGPart's fragments are encoded packed into one row per chunk (a block-diagonal mask): each stored fragment
+    vector must still be the fragment embedded on its own, as the defence requires."""
+    client = make_client(settings, Policy())
+    texts = {"long": "Charles Lyell is widely credited with introducing the principle of uniformitarianism: the "
+                     "processes shaping the Earth today have acted throughout its history. His Principles of Geology "
+                     "was read by Darwin on the voyage of the Beagle.",
+             "short": "Mars has two moons.", "tiny": "Phobos"}
+    ingest(client, [{"id": doc, "text": text} for doc, text in texts.items()])
+    service = client.app.state.service
+    vids = {doc: int(chunk_of(client, doc)[1:]) for doc in texts}
+    stored = service.corpus.fragments(list(vids.values()), service.embedder.dim)
+    for doc, text in texts.items():
+        alone = service.embedder.encode(fragment_texts(text, 5))
+        cosines = (np.asarray(stored[vids[doc]], dtype=np.float32) * alone).sum(axis=1)
+        assert cosines.min() > 0.999, (doc, cosines)

@@ -65,7 +65,7 @@ class FeatureEncoder:
     def encode(self, texts: list[str], *, fragments: int | None, window_size: int, window_stride: int,
                known: dict[str, SpanProfile] | None = None, head: DisfluencyHead | None = None
                ) -> list[ChunkFeatures]:
-        """One token-level pass for the vectors and windows, one batched encode for all fragments.
+        """One token-level pass for the vectors and windows, one packed pass for all fragments.
 
         ``known`` holds token profiles already computed for some of the texts (with the same window size and
         stride): a write-back's answer is profiled by the novelty gate, and is not run through the encoder
@@ -79,8 +79,7 @@ class FeatureEncoder:
         profiles = [known[t] if t in known else fresh[t] for t in texts]
         frag_vecs = None
         if fragments:
-            pieces = [f for t in texts for f in fragment_texts(t, fragments)]
-            frag_vecs = self.embedder.encode(pieces).reshape(len(texts), fragments, -1)
+            frag_vecs = self.tokens.encode_groups([fragment_texts(t, fragments) for t in texts])
         return [ChunkFeatures(p.vector.astype(np.float32), None if frag_vecs is None else frag_vecs[i],
                               p.total, p.tokens, p.window_sums,
                               [(a, b, c, d) for (a, b), (c, d) in zip(p.token_spans, p.char_spans)],

@@ -13,7 +13,7 @@ SQuAD dev paragraphs as distractors. Each target query gets poisons of one attac
 - paraphrase: the shipped adversarial texts alone (fluent, no copied question).
 
 Defence settings are per-request overrides on one server (none, RAGPart, RAGMask,
-both, the echo filter, all), run twice: with the ingest screen's quarantine in force,
+both, the echo filter, all, and "policy": no override, what the served policy turns on), run twice: with the ingest screen's quarantine in force,
 then after a reviewer approves every quarantine (the screen off). Retrieval ASR counts a
 poison planted for the query itself in its top-k (PoisonedRAG's per-target success);
 ``asr_any`` also counts poisons planted for other, nearby queries (collateral). Laundering
@@ -51,6 +51,9 @@ SETTINGS = {
     "disfluent_match": {**_SINGLE, "disfluent_match": {"enabled": True}},
     "all": {"ragpart": {"enabled": True}, "ragmask": {"enabled": True}, "echo": {"enabled": True},
             "flood": {"enabled": True}, "disfluent_match": {"enabled": True}},
+    # No override: the defences the served policy turns on, as a user who sends none gets them. "all" is every
+    # defence at once, which no shipped policy but strict serves (default leaves RAGPart and RAGMask off).
+    "policy": {},
 }
 
 
@@ -326,6 +329,7 @@ def main(argv: list[str] | None = None) -> dict:
         laundering = {}
         everything = {**SETTINGS["all"], "screening": {"enabled": True}}
         for name, defences in (("none", {**SETTINGS["none"], "screening": {"enabled": False}}),
+                               ("policy", SETTINGS["policy"]),
                                ("all defences", everything),
                                ("all defences + 2 sources", {**everything, "corroboration": {"min_sources": 2}})):
             rows = run_queries(client, targets, defences, args.k, poison_docs, gold_docs, writeback=True)
@@ -406,7 +410,7 @@ def main(argv: list[str] | None = None) -> dict:
 def plot(result: dict, name: str) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    markers = dict(zip(SETTINGS, "osD^vX*hP"))
+    markers = dict(zip(SETTINGS, "osD^vX*hPp"))
     for row in result["grid"]:
         if row["attack"].startswith("ALL") or row["attack"].startswith("benign"):
             continue

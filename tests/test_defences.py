@@ -199,6 +199,50 @@ def test_a_flood_larger_than_the_pool_still_leaves_k_passages(defended_client) -
     assert served[1] == served[3][:1]
 
 
+# Three paragraphs of SQuAD's "Pharmacy" article (Wikipedia, CC BY-SA): about one subject, so they link at 0.75 into a
+# group of three documents, but they do not say the same thing (the closest pair 0.87, the farthest 0.77).
+PHARMACY = {
+    "pharmacists": "Pharmacists are healthcare professionals with specialised education and training who perform "
+                   "various roles to ensure optimal health outcomes for their patients through the quality use of "
+                   "medicines. Pharmacists may also be small-business proprietors, owning the pharmacy in which they "
+                   "practice. Since pharmacists know about the mode of action of a particular drug, and its "
+                   "metabolism and physiological effects on the human body in great detail, they play an important "
+                   "role in optimisation of a drug treatment for an individual.",
+    "residency": "Because of the complexity of medications including specific indications, effectiveness of treatment "
+                 "regimens, safety of medications (i.e., drug interactions) and patient compliance issues (in the "
+                 "hospital and at home) many pharmacists practicing in hospitals gain more education and training "
+                 "after pharmacy school through a pharmacy practice residency and sometimes followed by another "
+                 "residency in a specific area. Those pharmacists are often referred to as clinical pharmacists and "
+                 "they often specialize in various disciplines of pharmacy.",
+    "clinical": "Pharmacists provide direct patient care services that optimizes the use of medication and promotes "
+                "health, wellness, and disease prevention. Clinical pharmacists care for patients in all health care "
+                "settings, but the clinical pharmacy movement initially began inside hospitals and clinics. Clinical "
+                "pharmacists often collaborate with physicians and other healthcare professionals to improve "
+                "pharmaceutical care.",
+}
+
+
+def test_an_articles_paragraphs_are_not_a_flood_unless_they_say_the_same_thing(defended_client) -> None:
+    """A flood needs a core of min_documents texts pairwise at flood.core_similarity (0.8): planted variants are, an
+    article's paragraphs only link. With the core rule off (0, strict's setting) they are a group of three documents
+    at 0.75, and the passage that answers the question is left out; the planted Mars variants stay a flood either way
+    (test above)."""
+    client = defended_client
+    ingest(client, [{"id": doc_id, "text": text} for doc_id, text in PHARMACY.items()])
+    query = "Where do pharmacists acquire more preparation following pharmacy school?"
+    body = client.post("/query", json={"query": query, "generate": False, "k": 3}).json()
+    assert body["defences"]["flood"]["core_similarity"] == 0.8 and body["defences"]["flood"]["floods"] == []
+    assert body["passages"][0]["doc_id"] == "residency"
+
+    any_group = {"defences": {"flood": {"core_similarity": 0}}}
+    body = client.post("/query", json={"query": query, "generate": False, "k": 3, **any_group}).json()
+    assert [sorted(f["doc_ids"]) for f in body["defences"]["flood"]["floods"]] == [sorted(PHARMACY)]
+    assert not set(PHARMACY) & {p["doc_id"] for p in body["passages"]}
+
+    r = client.post("/query", json={"query": query, "defences": {"flood": {"core_similarity": 1.5}}})
+    assert r.status_code == 422 and "flood.core_similarity" in r.json()["error"]["message"]
+
+
 @pytest.mark.xfail(strict=True, reason="known miss (issue 5 open): at delta 0.1 / min_share_ratio 1.5 the masked "
                    "copied question does not lower the similarity enough, because the adversarial text after it "
                    "is itself on-topic; benchmarks/results/poison_quick.json measures the same")

@@ -147,6 +147,7 @@ class FloodOverride(_Strict):
     enabled: StrictBool | None = None
     similarity: StrictFloat | StrictInt | None = None
     min_documents: StrictInt | None = None
+    core_similarity: StrictFloat | StrictInt | None = None
     action: Literal["remove", "keep_one"] | None = None
     pool: StrictInt | None = None
 

@@ -96,13 +96,18 @@ class FloodPolicy(PolicySection):
     query-as-poison and 98% of paraphrase poisons are in such a group, and 4.0% of the
     2,923 clean documents. At 0.8 (89% of paraphrase poisons, 1.3% of clean documents) the
     paraphrases one laundered answer was stitched from (0.69-0.80 to each other) formed no
-    group. ``bragserve.retrieval.flood`` says what it cannot catch."""
+    group. Linked groups also take in an encyclopedia's paragraphs on one subject, which is
+    what ``core_similarity`` tells apart. ``bragserve.retrieval.flood`` says what it cannot catch."""
 
     enabled: bool = Field(True, description="Act on groups of near-identical candidates from several ingested "
                                             "documents (write-backs take no part).")
     similarity: float = Field(0.75, ge=0, le=1, description="Cosine between two chunks of different documents that "
                                                            "links them into one group.")
     min_documents: int = Field(3, ge=2, le=100, description="Distinct documents a group needs to be a flood.")
+    core_similarity: float = Field(
+        0.8, ge=0, le=1, description="A group is a flood only when min_documents of its chunks, from different "
+                                     "documents, are pairwise at least this close: planted variants say the same "
+                                     "thing, an article's paragraphs only link in a chain. 0: every group counts.")
     action: Literal["remove", "keep_one"] = Field(
         "remove", description="remove: leave every member out of the top k (reported, not deleted); keep_one: keep "
                               "the best member (a corpus of mirrored pages keeps its text) but flag it, so no "

@@ -125,7 +125,7 @@ class DefendedRetriever:
         ingested = [i for i, (row, _) in enumerate(scored) if row.source != "writeback"]
         vectors = self.corpus.embeddings(np.array([scored[i][0].vid for i in ingested], dtype=np.int64), self.dim)
         found = find_floods([scored[i][0].doc_id for i in ingested], vectors, flood.similarity, flood.min_documents,
-                            flood.pool)
+                            flood.pool, flood.core_similarity)
         dropped: set[int] = set()
         groups = []
         for group in found:
@@ -134,7 +134,8 @@ class DefendedRetriever:
             groups.append({"documents": group.documents, "chunk_ids": [scored[m][0].id for m in members],
                            "doc_ids": sorted({scored[m][0].doc_id for m in members}),
                            "kept": scored[members[0]][0].id if flood.action == "keep_one" else None})
-        report.flood = {"similarity": flood.similarity, "min_documents": flood.min_documents, "action": flood.action,
+        report.flood = {"similarity": flood.similarity, "min_documents": flood.min_documents,
+                        "core_similarity": flood.core_similarity, "action": flood.action,
                         "pool": min(flood.pool, len(ingested)), "candidates": len(ingested), "floods": groups}
         report.spent("flood", started)
         return [rs for i, rs in enumerate(scored) if i not in dropped]

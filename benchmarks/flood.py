@@ -6,9 +6,8 @@ on a passage depends on how many passages were asked for.
 In process, no server (about 4 minutes): the flood filter's own grouping (``find_floods``) applied as
 DefendedRetriever applies it: floods are found among the first ``pool`` (15) dense hits of each query, ``pool + k``
 are fetched, a later hit close to a flood's member joins it, and the top k (5) is what is left. Rules: the
-(similarity, min_documents) grid at the shipped pool with every linked group counted (strict's rule), the core
-rule (a group counts only with min_documents texts pairwise at ``core_similarity``; the default policy's 0.8) at
-several cores, ``action = "keep_one"`` for the shipped setting, the shipped
+(similarity, min_documents) grid at the shipped pool with every linked group counted (the shipped rule), the core
+rule (a group counts only with min_documents texts pairwise at ``core_similarity``) at several cores, ``action = "keep_one"`` for the shipped setting, the shipped
 setting at other pools, and the rule before the pool (``3k``: the first 3 x k hits compared, so 9 at k = 3 and 60 at
 k = 20). Every document is one vector (the benchmark texts are one chunk each at the default chunking, or nearly),
 and no other defence runs, so the numbers isolate this one filter.
@@ -38,7 +37,7 @@ import numpy as np
 from benchmarks.common import ROOT, machine, pyplot, save_plot, table, write_results
 
 GRID = [(s, m) for s in (0.7, 0.75, 0.8, 0.85) for m in (3, 4)]
-SHIPPED = (0.75, 3)  # with the policy's core_similarity (default 0.8; strict 0)
+SHIPPED = (0.75, 3)  # with the policy's core_similarity (0 in every shipped policy)
 CORES = (0.75, 0.78, 0.8, 0.82, 0.85)
 ATTACKS = ("query_as_poison", "paraphrase", "hotflip_contriever")
 POOLS = (5, 10, 15, 20, 30)
@@ -124,8 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     rules: list[Rule | None] = [None, *(Rule(s, m, args.pool) for s, m in GRID),
                                 *(Rule(*SHIPPED, args.pool, core=c) for c in CORES), Rule(*SHIPPED, args.pool, True),
                                 *(Rule(*SHIPPED, p) for p in POOLS if p != args.pool), Rule(*SHIPPED, None)]
-    policies = {Rule(*SHIPPED, args.pool, core=FloodPolicy().core_similarity): " (default policy)",
-                Rule(*SHIPPED, args.pool): " (strict policy)"}
+    policies = {Rule(*SHIPPED, args.pool, core=FloodPolicy().core_similarity): " (shipped)"}
     embedder = Embedder("bundled")
     targets, clean = load(args.data, args.per_set, 2067, 0)
     clean_vecs = embedder.encode(clean).astype(np.float32)
@@ -197,7 +195,7 @@ def plot(rows: list[dict], k: int) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, honest in ((a, "SQuAD SR"), (b, f"growth re-ask R@{k}")):
         for row in rows:
-            ax.scatter(row["paraphrase ASR"], row[honest], color="C3" if "policy)" in row["rule"] else "C0")
+            ax.scatter(row["paraphrase ASR"], row[honest], color="C3" if "shipped" in row["rule"] else "C0")
             ax.annotate(row["rule"].split(" (")[0], (row["paraphrase ASR"], row[honest]), fontsize=7)
         ax.set(xlabel="paraphrase ASR % (5 planted per target)", ylabel=f"{honest} % (honest queries)",
                title=f"flood rules: {honest} vs paraphrase ASR")

@@ -36,6 +36,7 @@ from bragserve.store.corpus import ChunkRow, Corpus, DocumentRow
 from bragserve.store.exposure import ExposureCounter
 from bragserve.store.live_index import LiveIndex, Repair
 from bragserve.store.lock import IndexLock
+from bragserve.text import split_cited
 from bragserve.writeback import Outcome, WritebackLoop
 
 LOCAL_ACTOR = "local"
@@ -263,6 +264,7 @@ class Service:
         t_gen = time.perf_counter()
         outcome = None
         if run_gates and answer is not None and answer.text:
+            self._screen_citations(qvec, passages, set(answer.cited), policy, report)
             outcome = self.loop.submit(Candidate(query, answer.text, answer.generator,
                                                  {p.chunk_id: p for p in passages},
                                                  flagged=frozenset(report.flagged_chunks)),
@@ -274,6 +276,12 @@ class Service:
         return QueryResult(query, k, passages, answer, {k_: round(v, 3) for k_, v in timings.items()}, outcome,
                            report)
 
+    def _screen_citations(self, qvec: np.ndarray, passages: list[Passage], cited: set[str], policy: Policy,
+                          report: DefenceReport) -> None:
+        """``screening.ragmask``: RAGMask's verdict on what a write-back cites, when retrieval did not run it."""
+        if policy.screening.enabled and policy.screening.ragmask and not policy.ragmask.enabled:
+            self.retriever.screen_citations(qvec, passages, cited, policy, report)
+
     def propose_writeback(self, *, query: str, answer: str, citations: list[str] | None, generator: str,
                           actor: str = LOCAL_ACTOR) -> Outcome:
         """An answer from an outside generator: its citations must be retrievable for its query."""
@@ -282,6 +290,8 @@ class Service:
             raise InvalidInput("answer is empty", code="empty_answer")
         qvec = self.embedder.encode_query(query.strip())
         passages, report = self.retrieve(qvec, self.policy.attribution.retrievable_k)
+        cited = set(citations or ()) | {c for sentence in split_cited(answer) for c in sentence.citations}
+        self._screen_citations(qvec, passages, cited, self.policy, report)
         return self.loop.submit(Candidate(query, answer, generator, {p.chunk_id: p for p in passages},
                                           tuple(citations or ()), flagged=frozenset(report.flagged_chunks)),
                                 actor=actor)

@@ -105,9 +105,11 @@ class FloodPolicy(PolicySection):
                                                            "links them into one group.")
     min_documents: int = Field(3, ge=2, le=100, description="Distinct documents a group needs to be a flood.")
     core_similarity: float = Field(
-        0.8, ge=0, le=1, description="A group is a flood only when min_documents of its chunks, from different "
+        0.0, ge=0, le=1, description="A group is a flood only when min_documents of its chunks, from different "
                                      "documents, are pairwise at least this close: planted variants say the same "
-                                     "thing, an article's paragraphs only link in a chain. 0: every group counts.")
+                                     "thing, an article's paragraphs only link in a chain. 0: every group counts "
+                                     "(the shipped policies: 0.8 gives an encyclopedia its recall back, and lets "
+                                     "more paraphrase floods through).")
     action: Literal["remove", "keep_one"] = Field(
         "remove", description="remove: leave every member out of the top k (reported, not deleted); keep_one: keep "
                               "the best member (a corpus of mirrored pages keeps its text) but flag it, so no "
@@ -204,6 +206,10 @@ class ScreeningPolicy(PolicySection):
                                                            "replaced-token probability reaches this copies optimised "
                                                            "tokens that are English words (bragserve/disfluency.py; "
                                                            "0 = off).")
+    ragmask: bool = Field(True, description="When retrieval did not run RAGMask, screen the chunks an answer cites "
+                                            "with it (ragmask's settings) before the gates: a chunk with a span whose "
+                                            "masking collapses its similarity to the query is no support. It costs "
+                                            "write-backs only, not the passages served.")
 
 
 class CorroborationPolicy(PolicySection):

@@ -27,7 +27,7 @@ from bragserve.retrieval.dense import admit, dense_rows
 from bragserve.retrieval.flood import find_floods
 from bragserve.retrieval.ragmask import Candidate, RagMask
 from bragserve.retrieval.ragpart import FragmentScores, RagPartViews, rank_votes
-from bragserve.store.corpus import ChunkRow, Corpus, chunk_id
+from bragserve.store.corpus import ChunkRow, Corpus, chunk_id, parse_chunk_id
 from bragserve.store.live_index import LiveIndex
 from bragserve.text import query_echo, reads_as_question, words
 
@@ -200,7 +200,8 @@ class DefendedRetriever:
             decisions += batch
         doc_of = {r.vid: r.doc_id for r, _ in scored}
         report.ragmask = {
-            "method": method, "delta": policy.ragmask.delta, "lazy": policy.ragmask.lazy, "candidates": len(scored),
+            "scope": "candidates", "method": method, "delta": policy.ragmask.delta, "lazy": policy.ragmask.lazy,
+            "candidates": len(scored),
             "screened": [chunk_id(d.vid) for d in decisions],
             "unscreened": [chunk_id(r.vid) for r, _ in scored if r.vid not in final],
             "windows_checked": sum(d.windows_checked for d in decisions),
@@ -211,6 +212,20 @@ class DefendedRetriever:
                         for d in decisions if d.flagged]}
         report.spent("ragmask", started)
         return [(r, final.get(r.vid, before[r.vid])) for r, _ in ranked]  # the unscreened rank below k
+
+    def screen_citations(self, q: np.ndarray, passages: list[Passage], cited: set[str], policy: Policy,
+                         report: DefenceReport) -> None:
+        """RAGMask over the passages an answer cites, for a write-back when retrieval did not screen them
+        (``screening.ragmask``). The passages served stay as they were: RAGMask demotes some short honest passages
+        (benign SR 82 -> 76% in bench poison), a cost worth paying only where a write-back would rest on them. The
+        laundering run found the default policy writing back 3 poisons in 39 attempts without it (every defence on,
+        RAGMask among them: 0 in 36)."""
+        vids = {p.chunk_id: parse_chunk_id(p.chunk_id) for p in passages if p.chunk_id in cited}
+        rows = self.corpus.chunks_by_vids([v for v in vids.values() if v is not None])
+        scored = [(rows[v], p.score) for p in passages if (v := vids.get(p.chunk_id)) is not None and v in rows]
+        if scored:
+            self._ragmask(q, scored, len(scored), policy, policy.ragmask.method, report)
+            report.ragmask["scope"] = "citations"  # type: ignore[index]
 
     def _candidates(self, q: np.ndarray, want: int, policy: Policy, max_generated: int | None,
                     report: DefenceReport) -> list[tuple[ChunkRow, float]]:

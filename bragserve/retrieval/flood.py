@@ -16,7 +16,8 @@ out cost honest questions 4 points of SR and re-asks 6 points of recall@5 (``ben
 A planted flood is several texts saying the same thing, so with ``core_similarity`` a group
 counts only when it holds ``min_documents`` chunks of different documents that are all that
 close to each other. At 0.8, of the 127 groups that held an honest question's passage, 16 still
-count; of the 150 paraphrase floods, 143 do.
+count; of the 150 paraphrase floods, 143 do. Off in the shipped policies: in ``bench poison`` it
+also let 10% of paraphrase targets (3.3% without) and one more HotFlip target through.
 
 Only ingested chunks take part: write-backs restate their sources by design, and two
 answers about one popular fact must not make their source look planted (nor link two

@@ -267,7 +267,8 @@ class Service:
             self._screen_citations(qvec, passages, set(answer.cited), policy, report)
             outcome = self.loop.submit(Candidate(query, answer.text, answer.generator,
                                                  {p.chunk_id: p for p in passages},
-                                                 flagged=frozenset(report.flagged_chunks)),
+                                                 flagged=frozenset(report.flagged_chunks),
+                                                 masked=report.masked_citations),
                                        actor=actor, record=True, policy=policy)
         t_gates = time.perf_counter()
         timings = {"embed": (t_embed - started) * 1000, "search": (t_search - t_embed) * 1000,
@@ -293,7 +294,8 @@ class Service:
         cited = set(citations or ()) | {c for sentence in split_cited(answer) for c in sentence.citations}
         self._screen_citations(qvec, passages, cited, self.policy, report)
         return self.loop.submit(Candidate(query, answer, generator, {p.chunk_id: p for p in passages},
-                                          tuple(citations or ()), flagged=frozenset(report.flagged_chunks)),
+                                          tuple(citations or ()), flagged=frozenset(report.flagged_chunks),
+                                          masked=report.masked_citations),
                                 actor=actor)
 
     def feedback(self, *, document_id: str | None, query_id: str | None, signal: str, note: str | None,

@@ -36,6 +36,9 @@ class Candidate:
     retrieved: dict[str, Passage]
     default_citations: tuple[str, ...] = ()
     flagged: frozenset[str] = frozenset()  # chunks RAGMask or the flood filter flagged for this query
+    # Chunks RAGMask flagged when it screened only what the answer cites (screening.ragmask), with the character
+    # spans whose masking collapsed their similarity: no support unless the answer quotes the span itself.
+    masked: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -37,15 +37,36 @@ from bragserve.store.corpus import ChunkRow, parse_chunk_id
 from bragserve.text import CitedSentence, query_echo, words
 
 
-def _why_not(cid: str, row: ChunkRow | None, candidate: Candidate, policy: Policy) -> str | None:
+def _why_not(cid: str, row: ChunkRow | None, candidate: Candidate, policy: Policy, sentence: str) -> str | None:
     screening = policy.screening
     if row is None or row.status != "active":
         return "not active"
     if cid in candidate.flagged:
         return "flagged for this query (a RAGMask span, a planted flood or a disfluent match)"
+    if cid in candidate.masked and (span := _unquoted(row.text, sentence, candidate.masked[cid])) is not None:
+        return (f"its span {row.text[span[0]:span[1]]!r}, which the answer does not quote, carries its similarity "
+                "to the query (RAGMask): text built to be retrieved")
     if row.trust < screening.min_trust:
         return f"trust {row.trust} below {screening.min_trust}"
     return _echo(row.text, candidate.query, policy)
+
+
+def _unquoted(text: str, sentence: str, spans: tuple[tuple[int, int], ...]) -> tuple[int, int] | None:
+    """The first RAGMask span of ``text`` not mostly inside where the answer sentence quotes it.
+
+    RAGMask's signature, a span whose masking collapses the similarity, is also an honest chunk's one relevant
+    sentence: for "who first climbed Everest and what is the tallest volcano?", masking the Olympus Mons sentence
+    of a page on Mars does it. An answer that quotes that sentence rests on what made the chunk relevant. One that
+    quotes something else rests on a chunk whose relevance came from elsewhere: a copied question, stuffed
+    keywords, optimised tokens (bench poison: 4 of 60 honest write-backs refused when any flag counted). "Mostly":
+    a masked window is 15 tokens wide and straddles a sentence boundary, so stuffed keywords right after the claim
+    come flagged with the claim's last words."""
+    start = text.find(sentence)
+    for a, b in spans:
+        inside = min(b, start + len(sentence)) - max(a, start) if start >= 0 else 0
+        if inside < (b - a) / 2:
+            return a, b
+    return None
 
 
 def _echo(text: str, query: str, policy: Policy) -> str | None:
@@ -82,8 +103,8 @@ def screening_gate(candidate: Candidate, sentences: list[CitedSentence], pair_sc
     for i, sentence in enumerate(sentences):
         supporters = [cid for cid in sentence.citations if pair_scores[(i, cid)] >= support_min]
         # Screening off (the undefended baseline) refuses nothing; corroboration still counts documents.
-        refused = {cid: _why_not(cid, rows[cid], candidate, policy) if policy.screening.enabled else None
-                   for cid in supporters}
+        refused = {cid: _why_not(cid, rows[cid], candidate, policy, sentence.text) if policy.screening.enabled
+                   else None for cid in supporters}
         clean = [cid for cid, why in refused.items() if why is None]
         if policy.screening.enabled and not clean:
             reasons = "; ".join(f"{cid}: {why}" for cid, why in refused.items()) or "no supporting citation"

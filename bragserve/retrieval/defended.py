@@ -44,9 +44,18 @@ class DefenceReport:
     @property
     def flagged_chunks(self) -> set[str]:
         """Chunks a defence found suspicious for this query: no write-back may rest on them alone."""
-        return {f["chunk_id"] for f in (self.ragmask or {}).get("flagged", [])} | \
+        return {f["chunk_id"] for f in self._mask_flags("candidates")} | \
             {c for f in (self.flood or {}).get("floods", []) for c in f["chunk_ids"]} | \
             {r["chunk_id"] for r in (self.disfluent_match or {}).get("removed", [])}
+
+    @property
+    def masked_citations(self) -> dict[str, tuple[tuple[int, int], ...]]:
+        """RAGMask's flags on an answer's citations (``screen_citations``), with their character spans."""
+        return {f["chunk_id"]: tuple((span["start"], span["end"]) for span in f["spans"])
+                for f in self._mask_flags("citations")}
+
+    def _mask_flags(self, scope: str) -> list[dict]:
+        return (self.ragmask or {}).get("flagged", []) if (self.ragmask or {}).get("scope") == scope else []
 
     def spent(self, step: str, started: float) -> None:
         """Adds the milliseconds since ``started`` to ``step``: a query that fetches deeper after a large flood runs
@@ -217,9 +226,8 @@ class DefendedRetriever:
                          report: DefenceReport) -> None:
         """RAGMask over the passages an answer cites, for a write-back when retrieval did not screen them
         (``screening.ragmask``). The passages served stay as they were: RAGMask demotes some short honest passages
-        (benign SR 82 -> 76% in bench poison), a cost worth paying only where a write-back would rest on them. The
-        laundering run found the default policy writing back 3 poisons in 39 attempts without it (every defence on,
-        RAGMask among them: 0 in 36)."""
+        (benign SR 82 -> 76% in bench poison), a cost worth paying only where a write-back would rest on them.
+        The screening gate decides what a flag means for each sentence (``Candidate.masked``)."""
         vids = {p.chunk_id: parse_chunk_id(p.chunk_id) for p in passages if p.chunk_id in cited}
         rows = self.corpus.chunks_by_vids([v for v in vids.values() if v is not None])
         scored = [(rows[v], p.score) for p in passages if (v := vids.get(p.chunk_id)) is not None and v in rows]

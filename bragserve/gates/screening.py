@@ -15,6 +15,11 @@ tokens that *are* English words pass that test; the replaced-token head
 (``disfluency``, bragserve/disfluency.py) reads them as words that do not follow from
 each other.
 
+When retrieval did not run RAGMask, the chunks an answer cites are screened by it before
+the gates (``screening.ragmask``, DefendedRetriever.screen_citations): a cited chunk whose
+similarity to the query is carried by a span the answer sentence does not quote is no
+support for that sentence (``_unquoted``).
+
 A chunk that repeats the query word for word is no support either, even when the
 ingest screen let it through (a reviewer lifted its quarantine, or its question was
 not phrased as one): honest text answers a question, text built to be retrieved for
@@ -61,7 +66,7 @@ def _unquoted(text: str, sentence: str, spans: tuple[tuple[int, int], ...]) -> t
     keywords, optimised tokens (bench poison: 4 of 60 honest write-backs refused when any flag counted). "Mostly":
     a masked window is 15 tokens wide and straddles a sentence boundary, so stuffed keywords right after the claim
     come flagged with the claim's last words."""
-    start = text.find(sentence)
+    start = text.find(sentence)  # an answer that does not quote its source verbatim quotes no span of it
     for a, b in spans:
         inside = min(b, start + len(sentence)) - max(a, start) if start >= 0 else 0
         if inside < (b - a) / 2:

@@ -186,7 +186,7 @@ class DefendedRetriever:
         return [rs for rs in scored if rs[0].vid not in removed]
 
     def _ragmask(self, q: np.ndarray, scored: list[tuple[ChunkRow, float]], k: int, policy: Policy, method: str,
-                 report: DefenceReport) -> list[tuple[ChunkRow, float]]:
+                 report: DefenceReport, scope: str = "candidates") -> list[tuple[ChunkRow, float]]:
         """Screen the candidates and re-rank them by their similarity after the flagged spans are removed.
 
         Lazy (the default): a candidate's final similarity is at most its similarity before (a flag never
@@ -209,7 +209,7 @@ class DefendedRetriever:
             decisions += batch
         doc_of = {r.vid: r.doc_id for r, _ in scored}
         report.ragmask = {
-            "scope": "candidates", "method": method, "delta": policy.ragmask.delta, "lazy": policy.ragmask.lazy,
+            "scope": scope, "method": method, "delta": policy.ragmask.delta, "lazy": policy.ragmask.lazy,
             "candidates": len(scored),
             "screened": [chunk_id(d.vid) for d in decisions],
             "unscreened": [chunk_id(r.vid) for r, _ in scored if r.vid not in final],
@@ -232,8 +232,7 @@ class DefendedRetriever:
         rows = self.corpus.chunks_by_vids([v for v in vids.values() if v is not None])
         scored = [(rows[v], p.score) for p in passages if (v := vids.get(p.chunk_id)) is not None and v in rows]
         if scored:
-            self._ragmask(q, scored, len(scored), policy, policy.ragmask.method, report)
-            report.ragmask["scope"] = "citations"  # type: ignore[index]
+            self._ragmask(q, scored, len(scored), policy, policy.ragmask.method, report, scope="citations")
 
     def _candidates(self, q: np.ndarray, want: int, policy: Policy, max_generated: int | None,
                     report: DefenceReport) -> list[tuple[ChunkRow, float]]:

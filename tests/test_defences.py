@@ -248,6 +248,22 @@ def test_an_articles_paragraphs_are_not_a_flood_under_the_core_rule(defended_cli
     assert r.status_code == 422 and "flood.core_similarity" in r.json()["error"]["message"]
 
 
+def test_a_released_quarantine_is_served_but_grounds_no_write_back(defended_client) -> None:
+    """A reviewer's release makes the planted document retrievable again; it still cannot ground a write-back, even
+    for a question it does not echo (PoisonedRAG plants near-identical poisons for nearby questions)."""
+    client = defended_client
+    demo(client)
+    client.post(f"/reviews/{_plant(client)}/approve")
+    query = "Which small captured asteroid orbits Mars?"
+    served = client.post("/query", json={"query": query, "k": 3, "generate": False}).json()["passages"]
+    assert "planted" in {p["doc_id"] for p in served}
+    claim = ("Mars, the fourth planet from the Sun, is orbited by exactly five moons, the largest being Phobos and the "
+             "smallest a tiny captured asteroid discovered by a space probe in the last decade.")
+    refused = propose(client, query, f"{claim} [{chunk_of(client, 'planted')}]")
+    assert refused["decision"] == "rejected" and refused["reason"] == "screening", refused
+    assert "released from an ingest-screen quarantine" in refused["message"]
+
+
 # Keywords stuffed after an unrelated paragraph and a false claim: the keywords make the chunk retrieved for the
 # question, which is the span-dominance signature RAGMask looks for; a laundered answer quotes only the claim.
 STUFFED = ("The city council approved the new budget for road repairs in the northern district on Tuesday, adding "

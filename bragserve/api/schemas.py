@@ -162,6 +162,7 @@ class DisfluentMatchOverride(_Strict):
 class ScreeningOverride(_Strict):
     enabled: StrictBool | None = None
     min_trust: StrictFloat | StrictInt | None = None
+    released: StrictBool | None = None
     ragmask: StrictBool | None = None
 
 

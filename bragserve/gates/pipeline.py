@@ -23,6 +23,7 @@ from bragserve.gates.report import Candidate, GateResult, Verdict
 from bragserve.gates.screening import screening_gate
 from bragserve.policy import Policy
 from bragserve.store import lineage
+from bragserve.store import reviews as review_rows
 from bragserve.store.corpus import Corpus, parse_chunk_id
 from bragserve.store.live_index import LiveIndex
 from bragserve.text import CitedSentence, split_cited
@@ -104,7 +105,9 @@ def evaluate(candidate: Candidate, *, policy: Policy, nli: NLIModel, embedder: E
     if not support.passed:
         return _verdict("rejected", support, gates, sentences, vids=cited_vids)
 
-    screening = screening_gate(candidate, sentences, pair_scores, lookup, policy, nli, disfluency)
+    released = review_rows.released(corpus.reader(), sorted({row.doc_id for row in lookup.values()})) \
+        if policy.screening.enabled and policy.screening.released else set()
+    screening = screening_gate(candidate, sentences, pair_scores, lookup, policy, nli, disfluency, released)
     steps.done("screening")
     gates.append(screening)
     if not screening.passed:

@@ -20,6 +20,12 @@ the gates (``screening.ragmask``, DefendedRetriever.screen_citations): a cited c
 similarity to the query is carried by a span the answer sentence does not quote is no
 support for that sentence (``_unquoted``).
 
+A document a person released from an ingest-screen quarantine is served but is no support
+(``screening.released``): the reviewer judged it fit to retrieve, and what the screen found
+(a copied question, token salad) still argues against it grounding a "verified" answer. In
+the laundering run, the two poisons the default policy still wrote back came from such
+documents, released by the benchmark as a reviewer approving everything would.
+
 A chunk that repeats the query word for word is no support either, even when the
 ingest screen let it through (a reviewer lifted its quarantine, or its question was
 not phrased as one): honest text answers a question, text built to be retrieved for
@@ -42,10 +48,13 @@ from bragserve.store.corpus import ChunkRow, parse_chunk_id
 from bragserve.text import CitedSentence, query_echo, words
 
 
-def _why_not(cid: str, row: ChunkRow | None, candidate: Candidate, policy: Policy, sentence: str) -> str | None:
+def _why_not(cid: str, row: ChunkRow | None, candidate: Candidate, policy: Policy, sentence: str,
+             released: set[str]) -> str | None:
     screening = policy.screening
     if row is None or row.status != "active":
         return "not active"
+    if screening.released and row.doc_id in released:
+        return "released from an ingest-screen quarantine: served, but no support for a verified answer"
     if cid in candidate.flagged:
         return "flagged for this query (a RAGMask span, a planted flood or a disfluent match)"
     if cid in candidate.masked and (span := _unquoted(row.text, sentence, candidate.masked[cid])) is not None:
@@ -86,9 +95,12 @@ def _echo(text: str, query: str, policy: Policy) -> str | None:
 
 def screening_gate(candidate: Candidate, sentences: list[CitedSentence], pair_scores: dict[tuple[int, str], float],
                    lookup: dict[int, ChunkRow], policy: Policy, nli: NLIModel,
-                   disfluency: Callable[[str], tuple[float, str] | None] | None = None) -> GateResult:
+                   disfluency: Callable[[str], tuple[float, str] | None] | None = None,
+                   released: set[str] | None = None) -> GateResult:
     """``disfluency`` scores a text's worst window with the replaced-token head (the write-back loop passes one that
-    shares the answer's encoder pass with the novelty gate); without it the disfluency check is skipped."""
+    shares the answer's encoder pass with the novelty gate); without it the disfluency check is skipped.
+    ``released``: cited documents a person released from an ingest-screen quarantine."""
+    released = released or set()
     support_min = policy.attribution.min_citation_support
     need = policy.corroboration.min_sources
     rows = {cid: lookup.get(parse_chunk_id(cid) or -1) for s in sentences for cid in s.citations}
@@ -108,8 +120,8 @@ def screening_gate(candidate: Candidate, sentences: list[CitedSentence], pair_sc
     for i, sentence in enumerate(sentences):
         supporters = [cid for cid in sentence.citations if pair_scores[(i, cid)] >= support_min]
         # Screening off (the undefended baseline) refuses nothing; corroboration still counts documents.
-        refused = {cid: _why_not(cid, rows[cid], candidate, policy, sentence.text) if policy.screening.enabled
-                   else None for cid in supporters}
+        refused = {cid: _why_not(cid, rows[cid], candidate, policy, sentence.text, released)
+                   if policy.screening.enabled else None for cid in supporters}
         clean = [cid for cid, why in refused.items() if why is None]
         if policy.screening.enabled and not clean:
             reasons = "; ".join(f"{cid}: {why}" for cid, why in refused.items()) or "no supporting citation"

@@ -206,6 +206,9 @@ class ScreeningPolicy(PolicySection):
                                                            "replaced-token probability reaches this copies optimised "
                                                            "tokens that are English words (bragserve/disfluency.py; "
                                                            "0 = off).")
+    released: bool = Field(True, description="A document a person released from an ingest-screen quarantine is "
+                                             "served, but is no support for a write-back: what the screen found "
+                                             "still stands against it becoming a verified answer.")
     ragmask: bool = Field(True, description="When retrieval did not run RAGMask, screen the chunks an answer cites "
                                             "with it (ragmask's settings) before the gates: a chunk with a span whose "
                                             "masking collapses its similarity to the query is no support. It costs "

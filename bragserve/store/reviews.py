@@ -32,3 +32,12 @@ def decide(db: sqlite_utils.Database, review_id: str, status: str, *, actor: str
 def pending_for(db: sqlite_utils.Database, kind: str, subject: str) -> list[str]:
     return [r[0] for r in db.execute("SELECT id FROM reviews WHERE kind = ? AND subject = ? AND status = 'pending'",
                                      [kind, subject]).fetchall()]
+
+
+def released(db: sqlite_utils.Database, doc_ids: list[str]) -> set[str]:
+    """The documents among ``doc_ids`` a person released from an ingest-screen quarantine (an approved review)."""
+    if not doc_ids:
+        return set()
+    marks = ",".join("?" * len(doc_ids))
+    return {r[0] for r in db.execute(f"SELECT subject FROM reviews WHERE kind = 'quarantine' AND status = 'approved' "
+                                     f"AND subject IN ({marks})", list(doc_ids)).fetchall()}

@@ -387,12 +387,13 @@ def test_a_write_back_resting_only_on_low_trust_sources_is_rejected_as_screening
 
 
 def test_a_write_back_resting_on_a_chunk_that_repeats_the_query_is_rejected_as_screening(defended_client) -> None:
-    """A reviewer lifts the quarantine by mistake: the poison is retrieved, but cannot be laundered."""
+    """A reviewer lifts the quarantine by mistake: the poison is retrieved, but cannot be laundered. (The release itself
+    is no support either, screening.released, turned off here to test the echo rule on its own.)"""
     client = defended_client
     demo(client)
     client.post(f"/reviews/{_plant(client)}/approve")
     plain = {"ragpart": {"enabled": False}, "ragmask": {"enabled": False}, "echo": {"enabled": False},
-             "flood": {"enabled": False}}
+             "flood": {"enabled": False}, "screening": {"released": False}}
     body = client.post("/query", json={"query": QUESTION, "writeback": True, "defences": plain}).json()
     assert "planted" in {p["doc_id"] for p in body["passages"]}
     assert body["writeback"]["decision"] == "rejected" and body["writeback"]["reason"] == "screening", body

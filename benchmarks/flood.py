@@ -7,10 +7,11 @@ In process, no server (about 4 minutes): the flood filter's own grouping (``find
 DefendedRetriever applies it: floods are found among the first ``pool`` (15) dense hits of each query, ``pool + k``
 are fetched, a later hit close to a flood's member joins it, and the top k (5) is what is left. Rules: the
 (similarity, min_documents) grid at the shipped pool with every linked group counted (the shipped rule), the core
-rule (a group counts only with min_documents texts pairwise at ``core_similarity``) at several cores, ``action = "keep_one"`` for the shipped setting, the shipped
-setting at other pools, and the rule before the pool (``3k``: the first 3 x k hits compared, so 9 at k = 3 and 60 at
-k = 20). Every document is one vector (the benchmark texts are one chunk each at the default chunking, or nearly),
-and no other defence runs, so the numbers isolate this one filter.
+rule (a group counts only with min_documents texts pairwise at ``core_similarity``) at several cores,
+``action = "keep_one"`` for the shipped setting, the shipped setting at other pools, and the rule before the pool
+(``3k``: the first 3 x k hits compared, so 9 at k = 3 and 60 at k = 20). Every document is one vector (the
+benchmark texts are one chunk each at the default chunking, or nearly), and no other defence runs, so the numbers
+isolate this one filter.
 
 - **Attacks** (bench poison's targets: 50 per GMTP set, NQ / HotpotQA / MS MARCO): for each shipped attack, a corpus of
   the clean documents (gold passages and 2,067 SQuAD paragraphs) plus that attack's texts for every target, 5 per

@@ -13,8 +13,9 @@ SQuAD dev paragraphs as distractors. Each target query gets poisons of one attac
 - paraphrase: the shipped adversarial texts alone (fluent, no copied question).
 
 Defence settings are per-request overrides on one server (none, RAGPart, RAGMask,
-both, the echo filter, all, and "policy": no override, what the served policy turns on), run twice: with the ingest screen's quarantine in force,
-then after a reviewer approves every quarantine (the screen off). Retrieval ASR counts a
+both, the echo filter, all, and "policy": no override, what the served policy turns on),
+run twice: with the ingest screen's quarantine in force, then after a reviewer approves
+every quarantine (the screen off). Retrieval ASR counts a
 poison planted for the query itself in its top-k (PoisonedRAG's per-target success);
 ``asr_any`` also counts poisons planted for other, nearby queries (collateral). Laundering
 runs queries with write-back on and counts write-backs citing any poison. NQ is the dev

@@ -53,7 +53,7 @@ def _why_not(cid: str, row: ChunkRow | None, candidate: Candidate, policy: Polic
     screening = policy.screening
     if row is None or row.status != "active":
         return "not active"
-    if screening.released and row.doc_id in released:
+    if row.doc_id in released:  # empty unless screening.released
         return "released from an ingest-screen quarantine: served, but no support for a verified answer"
     if cid in candidate.flagged:
         return "flagged for this query (a RAGMask span, a planted flood or a disfluent match)"

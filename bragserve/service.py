@@ -279,9 +279,14 @@ class Service:
 
     def _screen_citations(self, qvec: np.ndarray, passages: list[Passage], cited: set[str], policy: Policy,
                           report: DefenceReport) -> None:
-        """``screening.ragmask``: RAGMask's verdict on what a write-back cites, when retrieval did not run it."""
-        if policy.screening.enabled and policy.screening.ragmask and not policy.ragmask.enabled:
+        """``screening.ragmask``: RAGMask's verdict on what a write-back cites, when retrieval did not run it;
+        ``screening.flood``: whether what it cites belongs to a planted flood anywhere in the corpus."""
+        if not policy.screening.enabled:
+            return
+        if policy.screening.ragmask and not policy.ragmask.enabled:
             self.retriever.screen_citations(qvec, passages, cited, policy, report)
+        if policy.screening.flood > 0:
+            self.retriever.flooded_citations(passages, cited, policy, report)
 
     def propose_writeback(self, *, query: str, answer: str, citations: list[str] | None, generator: str,
                           actor: str = LOCAL_ACTOR) -> Outcome:

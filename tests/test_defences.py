@@ -141,6 +141,43 @@ def test_a_planted_flood_is_left_out_of_the_top_k_and_cannot_be_laundered(defend
     assert client.get("/documents", params={"source": "writeback"}).json()["data"] == []
 
 
+def test_a_write_back_citing_a_planted_flood_is_refused_when_retrieval_did_not_see_it(defended_client) -> None:
+    """The retrieval filter sees a flood only when enough of it reaches one query's candidates (off here, as for a
+    nearby query that retrieves one variant); ``screening.flood`` looks around each cited chunk in the corpus."""
+    client = defended_client
+    demo(client)
+    ingest(client, [{"id": f"flood-{i}", "text": text} for i, text in enumerate(FLOOD)])
+    flood_ids = {f"flood-{i}" for i in range(len(FLOOD))}
+    off = {"flood": {"enabled": False}}
+    body = client.post("/query", json={"query": FLOOD_QUERY, "writeback": True, "k": 3, "defences": off}).json()
+    assert body["defences"]["flood"] is None and set(re.findall(r"\[(c\d+)\]", body["answer"]))
+    assert body["writeback"]["decision"] == "rejected" and body["writeback"]["reason"] == "screening", body["writeback"]
+    assert "planted flood around it in the corpus" in body["writeback"]["message"]
+    report = body["defences"]["citation_flood"]
+    assert report["similarity"] == 0.8 and report["flagged"]
+    for flag in report["flagged"]:
+        assert flag["doc_id"] in flood_ids and set(flag["doc_ids"]) == flood_ids - {flag["doc_id"]}
+    assert client.get("/documents", params={"source": "writeback"}).json()["data"] == []
+    assert f'bragserve_defence_flags_total{{defence="citation_flood"}} {len(report["flagged"])}.0' \
+        in client.get("/metrics").text
+
+    unscreened = client.post("/query", json={"query": FLOOD_QUERY, "writeback": True, "k": 3,
+                                             "defences": {**off, "screening": {"flood": 0}}}).json()
+    assert unscreened["defences"]["citation_flood"] is None
+    assert unscreened["writeback"]["reason"] != "screening", unscreened["writeback"]
+
+
+def test_an_honest_answer_is_not_refused_as_a_flood(defended_client) -> None:
+    """The demo corpus has no three documents saying the same thing: the check runs and flags nothing (the answer
+    restates one demo passage, so novelty refuses it; screening passes it)."""
+    client = defended_client
+    demo(client)
+    body = client.post("/query", json={"query": "Who first climbed Mount Everest?", "writeback": True}).json()
+    assert body["defences"]["citation_flood"]["checked"] and body["defences"]["citation_flood"]["flagged"] == []
+    screening = next(g for g in body["writeback"]["gates"] if g["name"] == "screening")
+    assert screening["passed"], body["writeback"]
+
+
 # Near-duplicate pages of one town (B, C, D restate A without its sentence on the bridge) rank below three short
 # passages on the bridge, which are not close to them: a flood only a pool of 6 or more candidates sees whole.
 TOWN = ("Lindenport is a port town on the Vessel river, known for its fish market, its shipyards and a university "

@@ -164,6 +164,7 @@ class ScreeningOverride(_Strict):
     min_trust: StrictFloat | StrictInt | None = None
     released: StrictBool | None = None
     ragmask: StrictBool | None = None
+    flood: StrictFloat | StrictInt | None = None
 
 
 class CorroborationOverride(_Strict):

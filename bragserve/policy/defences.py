@@ -213,6 +213,12 @@ class ScreeningPolicy(PolicySection):
                                             "with it (ragmask's settings) before the gates: a chunk with a span whose "
                                             "masking collapses its similarity to the query is no support. It costs "
                                             "write-backs only, not the passages served.")
+    flood: float = Field(0.8, ge=0, le=1, description="A cited ingested chunk that forms, with flood.min_documents - 1 "
+                                                      "chunks of other ingested documents among its flood.pool "
+                                                      "nearest, a group pairwise at this cosine or more belongs to a "
+                                                      "planted flood and is no support, even when too little of the "
+                                                      "flood reached the query's candidates for the retrieval filter "
+                                                      "to see it (0 = off).")
 
 
 class CorroborationPolicy(PolicySection):

@@ -39,6 +39,7 @@ class DefenceReport:
     echo: dict | None = None
     flood: dict | None = None
     disfluent_match: dict | None = None
+    citation_flood: dict | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -46,7 +47,8 @@ class DefenceReport:
         """Chunks a defence found suspicious for this query: no write-back may rest on them alone."""
         return {f["chunk_id"] for f in self._mask_flags("candidates")} | \
             {c for f in (self.flood or {}).get("floods", []) for c in f["chunk_ids"]} | \
-            {r["chunk_id"] for r in (self.disfluent_match or {}).get("removed", [])}
+            {r["chunk_id"] for r in (self.disfluent_match or {}).get("removed", [])} | \
+            {f["chunk_id"] for f in (self.citation_flood or {}).get("flagged", [])}
 
     @property
     def masked_citations(self) -> dict[str, tuple[tuple[int, int], ...]]:
@@ -65,7 +67,8 @@ class DefenceReport:
 
     def as_dict(self) -> dict:
         return {"ragpart": self.ragpart, "ragmask": self.ragmask, "echo": self.echo, "flood": self.flood,
-                "disfluent_match": self.disfluent_match, "timings_ms": self.timings_ms}
+                "disfluent_match": self.disfluent_match, "citation_flood": self.citation_flood,
+                "timings_ms": self.timings_ms}
 
 
 PASTED = 0.9  # share of a candidate's words the query repeats as one run: the user pasted that document
@@ -233,6 +236,43 @@ class DefendedRetriever:
         scored = [(rows[v], p.score) for p in passages if (v := vids.get(p.chunk_id)) is not None and v in rows]
         if scored:
             self._ragmask(q, scored, len(scored), policy, policy.ragmask.method, report, scope="citations")
+
+    def flooded_citations(self, passages: list[Passage], cited: set[str], policy: Policy,
+                          report: DefenceReport) -> None:
+        """The flood filter's verdict on what a write-back cites, taken over the corpus instead of this query's
+        candidates (``screening.flood``): a cited ingested chunk that, with ``flood.min_documents - 1`` chunks of
+        other ingested documents among its ``flood.pool`` nearest, forms a group pairwise at ``screening.flood`` or
+        more is no support.
+
+        The retrieval filter sees a flood only when enough of it reaches one query's pool. PoisonedRAG plants five
+        variants for one query, and a nearby query that retrieves one or two of them got a verified answer from it
+        (bench poison's last laundered write-back at 0e05958: a poison planted for "blood diseases that are sexually
+        transmitted", cited for "causes for uti in women"). Around the citation the whole flood is in view. On the
+        benchmark's corpus at 0.8, 99.7% of query-as-poison and 91.5% of paraphrase poisons are such members, against
+        1.6% of its clean documents and 0.58% of SQuAD dev's paragraphs (whose write-backs it would refuse)."""
+        started = time.perf_counter()
+        similarity, need = policy.screening.flood, policy.flood.min_documents
+        vids = [v for p in passages if p.chunk_id in cited and (v := parse_chunk_id(p.chunk_id)) is not None]
+        rows = [r for r in self.corpus.chunks_by_vids(vids).values()
+                if r.status == "active" and r.source != "writeback"]
+        flagged = []
+        for row, vector in zip(rows, self.corpus.embeddings(np.array([r.vid for r in rows], dtype=np.int64),
+                                                            self.dim)):
+            _, ids = self.index.search(vector, policy.flood.pool + 1)
+            order = [int(v) for v in ids if int(v) >= 0 and int(v) != row.vid]
+            near = self.corpus.chunks_by_vids(order)
+            group = [row] + [r for v in order if (r := near.get(v)) is not None and r.status == "active"
+                             and r.source != "writeback"]
+            vectors = self.corpus.embeddings(np.array([r.vid for r in group], dtype=np.int64), self.dim)
+            found = next((f for f in find_floods([r.doc_id for r in group], vectors, similarity, need, None,
+                                                 similarity) if 0 in f.members), None)
+            if found is not None:
+                flagged.append({"chunk_id": row.id, "doc_id": row.doc_id, "documents": found.documents,
+                                "chunk_ids": [group[m].id for m in found.members[1:]],
+                                "doc_ids": sorted({group[m].doc_id for m in found.members[1:]})})
+        report.citation_flood = {"similarity": similarity, "min_documents": need, "neighbours": policy.flood.pool,
+                                 "checked": [r.id for r in rows], "flagged": flagged}
+        report.spent("citation_flood", started)
 
     def _candidates(self, q: np.ndarray, want: int, policy: Policy, max_generated: int | None,
                     report: DefenceReport) -> list[tuple[ChunkRow, float]]:

@@ -268,7 +268,8 @@ class Service:
             outcome = self.loop.submit(Candidate(query, answer.text, answer.generator,
                                                  {p.chunk_id: p for p in passages},
                                                  flagged=frozenset(report.flagged_chunks),
-                                                 masked=report.masked_citations),
+                                                 masked=report.masked_citations,
+                                                 suspect=report.suspect_citations),
                                        actor=actor, record=True, policy=policy)
         t_gates = time.perf_counter()
         timings = {"embed": (t_embed - started) * 1000, "search": (t_search - t_embed) * 1000,
@@ -280,13 +281,14 @@ class Service:
     def _screen_citations(self, qvec: np.ndarray, passages: list[Passage], cited: set[str], policy: Policy,
                           report: DefenceReport) -> None:
         """``screening.ragmask``: RAGMask's verdict on what a write-back cites, when retrieval did not run it;
-        ``screening.flood``: whether what it cites belongs to a planted flood anywhere in the corpus."""
+        ``screening.flood`` and ``screening.source_disfluency``: what it cites, judged around it in the corpus and by
+        its whole text."""
         if not policy.screening.enabled:
             return
         if policy.screening.ragmask and not policy.ragmask.enabled:
             self.retriever.screen_citations(qvec, passages, cited, policy, report)
-        if policy.screening.flood > 0:
-            self.retriever.flooded_citations(passages, cited, policy, report)
+        if policy.screening.flood > 0 or policy.screening.source_disfluency > 0:
+            self.retriever.judge_citations(passages, cited, policy, report)
 
     def propose_writeback(self, *, query: str, answer: str, citations: list[str] | None, generator: str,
                           actor: str = LOCAL_ACTOR) -> Outcome:
@@ -300,7 +302,7 @@ class Service:
         self._screen_citations(qvec, passages, cited, self.policy, report)
         return self.loop.submit(Candidate(query, answer, generator, {p.chunk_id: p for p in passages},
                                           tuple(citations or ()), flagged=frozenset(report.flagged_chunks),
-                                          masked=report.masked_citations),
+                                          masked=report.masked_citations, suspect=report.suspect_citations),
                                 actor=actor)
 
     def feedback(self, *, document_id: str | None, query_id: str | None, signal: str, note: str | None,

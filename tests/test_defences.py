@@ -152,8 +152,8 @@ def test_a_write_back_citing_a_planted_flood_is_refused_when_retrieval_did_not_s
     body = client.post("/query", json={"query": FLOOD_QUERY, "writeback": True, "k": 3, "defences": off}).json()
     assert body["defences"]["flood"] is None and set(re.findall(r"\[(c\d+)\]", body["answer"]))
     assert body["writeback"]["decision"] == "rejected" and body["writeback"]["reason"] == "screening", body["writeback"]
-    assert "planted flood around it in the corpus" in body["writeback"]["message"]
-    report = body["defences"]["citation_flood"]
+    assert "documents' chunks saying the same thing" in body["writeback"]["message"]
+    report = body["defences"]["citations"]["flood"]
     assert report["similarity"] == 0.8 and report["flagged"]
     for flag in report["flagged"]:
         assert flag["doc_id"] in flood_ids and set(flag["doc_ids"]) == flood_ids - {flag["doc_id"]}
@@ -163,17 +163,18 @@ def test_a_write_back_citing_a_planted_flood_is_refused_when_retrieval_did_not_s
 
     unscreened = client.post("/query", json={"query": FLOOD_QUERY, "writeback": True, "k": 3,
                                              "defences": {**off, "screening": {"flood": 0}}}).json()
-    assert unscreened["defences"]["citation_flood"] is None
+    assert unscreened["defences"]["citations"]["flood"] is None
     assert unscreened["writeback"]["reason"] != "screening", unscreened["writeback"]
 
 
-def test_an_honest_answer_is_not_refused_as_a_flood(defended_client) -> None:
-    """The demo corpus has no three documents saying the same thing: the check runs and flags nothing (the answer
-    restates one demo passage, so novelty refuses it; screening passes it)."""
+def test_an_honest_answer_is_not_refused_as_a_flood_or_optimised_text(defended_client) -> None:
+    """The demo corpus has no three documents saying the same thing and no token salad: the checks run and flag
+    nothing (the answer restates one demo passage, so novelty refuses it; screening passes it)."""
     client = defended_client
     demo(client)
     body = client.post("/query", json={"query": "Who first climbed Mount Everest?", "writeback": True}).json()
-    assert body["defences"]["citation_flood"]["checked"] and body["defences"]["citation_flood"]["flagged"] == []
+    citations = body["defences"]["citations"]
+    assert citations["checked"] and citations["flood"]["flagged"] == [] and citations["disfluency"]["flagged"] == []
     screening = next(g for g in body["writeback"]["gates"] if g["name"] == "screening")
     assert screening["passed"], body["writeback"]
 
@@ -548,6 +549,31 @@ def test_a_disfluent_candidate_close_to_the_query_is_left_out_and_reported(defen
                                          "defences": {"echo": {"enabled": False}}}).json()
     assert pasted["passages"][0]["doc_id"] == "salad" and pasted["defences"]["disfluent_match"]["pasted"], pasted
     assert 'bragserve_defence_flags_total{defence="disfluent_match"}' in client.get("/metrics").text
+
+
+def test_a_write_back_quoting_the_fluent_part_of_optimised_text_is_refused(defended_client) -> None:
+    """A HotFlip poison is retrieved, further down, for questions near its target, too far from them for the
+    disfluent-match filter; an answer quoting its fluent claim copies none of the optimised words, so only the
+    cited chunk's own worst window shows it (``screening.source_disfluency``)."""
+    client = defended_client
+    demo(client)
+    ingest(client, [{"id": "salad", "text": WORD_SALAD}])
+    query = "What did Charles Lyell's work lay the foundation for?"
+    body = client.post("/query", json={"query": query, "k": 3, "generate": False}).json()
+    assert body["passages"][0]["doc_id"] == "salad" and body["defences"]["disfluent_match"]["removed"] == [], body
+    claim = "his work laid the foundation for modern geology."
+    refused = propose(client, query, f"{claim} [{chunk_of(client, 'salad')}]")
+    assert refused["decision"] == "rejected" and refused["reason"] == "screening", refused
+    assert "its text reads as optimised tokens (worst window" in refused["message"]
+
+    # POST /query reports the check (its extractive answer copies the optimised words too, refused for that first).
+    body = client.post("/query", json={"query": query, "k": 3, "writeback": True}).json()
+    assert body["citations"][0]["doc_id"] == "salad" and body["writeback"]["reason"] == "screening", body
+    (flag,) = body["defences"]["citations"]["disfluency"]["flagged"]
+    assert flag["doc_id"] == "salad" and flag["disfluency"] >= 0.28
+    off = client.post("/query", json={"query": query, "k": 3, "writeback": True,
+                                      "defences": {"screening": {"source_disfluency": 0}}}).json()
+    assert off["defences"]["citations"]["disfluency"] is None
 
 
 def test_a_chunk_stored_without_a_score_is_scored_when_it_comes_close(make_client, settings) -> None:

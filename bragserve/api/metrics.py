@@ -73,14 +73,16 @@ class Metrics:
 
     def observe_query(self, result: QueryResult) -> None:
         """One answered query: the share of write-backs it returned, what RAGMask, the flood filter, the
-        disfluent-match filter and the citations' flood check flagged, the gates' decision."""
+        disfluent-match filter and the write-back's screen of citations flagged, the gates' decision."""
         if result.passages:
             self.self_generated.observe(sum(p.source == "writeback" for p in result.passages) / len(result.passages))
         if result.defences is not None:
             self.flag("ragmask", len((result.defences.ragmask or {}).get("flagged", [])))
             self.flag("flood", sum(len(f["chunk_ids"]) for f in (result.defences.flood or {}).get("floods", [])))
             self.flag("disfluent_match", len((result.defences.disfluent_match or {}).get("removed", [])))
-            self.flag("citation_flood", len((result.defences.citation_flood or {}).get("flagged", [])))
+            for check in ("flood", "disfluency"):
+                self.flag(f"citation_{check}", len(((result.defences.citations or {}).get(check) or {})
+                                                   .get("flagged", [])))
         self.observe_outcome(result.writeback)
 
     def flag(self, defence: str, n: int = 1) -> None:

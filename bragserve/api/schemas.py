@@ -165,6 +165,7 @@ class ScreeningOverride(_Strict):
     released: StrictBool | None = None
     ragmask: StrictBool | None = None
     flood: StrictFloat | StrictInt | None = None
+    source_disfluency: StrictFloat | StrictInt | None = None
 
 
 class CorroborationOverride(_Strict):

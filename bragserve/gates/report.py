@@ -39,6 +39,9 @@ class Candidate:
     # Chunks RAGMask flagged when it screened only what the answer cites (screening.ragmask), with the character
     # spans whose masking collapsed their similarity: no support unless the answer quotes the span itself.
     masked: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    # Cited chunks the write-back's screen of citations found suspicious (a planted flood around them in the corpus,
+    # text that reads as optimised tokens), each with the reason: no support.
+    suspect: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,12 @@ A document a person released from an ingest-screen quarantine is served but is n
 the laundering run, the two poisons the default policy still wrote back came from such
 documents, released by the benchmark as a reviewer approving everything would.
 
-A cited chunk that belongs to a planted flood anywhere in the corpus is no support
-(``screening.flood``, DefendedRetriever.flooded_citations): the retrieval filter sees a
-flood only when enough of it reaches one query's candidates, and a nearby query that
-retrieves one variant would otherwise launder it.
+A cited chunk that belongs to a planted flood around it in the corpus
+(``screening.flood``), or whose own text reads as optimised tokens wherever the answer
+quotes it (``screening.source_disfluency``), is no support (DefendedRetriever.suspect_citations):
+the retrieval filters judge one query's candidates, and a poison planted for one question
+is retrieved for nearby ones too, with too little of its flood in view or too far from
+the query for the disfluent-match filter.
 
 A chunk that repeats the query word for word is no support either, even when the
 ingest screen let it through (a reviewer lifted its quarantine, or its question was
@@ -61,8 +63,9 @@ def _why_not(cid: str, row: ChunkRow | None, candidate: Candidate, policy: Polic
     if row.doc_id in released:  # empty unless screening.released
         return "released from an ingest-screen quarantine: served, but no support for a verified answer"
     if cid in candidate.flagged:
-        return ("flagged (for this query: a RAGMask span, a planted flood or a disfluent match; or a planted flood "
-                "around it in the corpus)")
+        return "flagged for this query (a RAGMask span, a planted flood or a disfluent match)"
+    if cid in candidate.suspect:
+        return candidate.suspect[cid]
     if cid in candidate.masked and (span := _unquoted(row.text, sentence, candidate.masked[cid])) is not None:
         return (f"its span {row.text[span[0]:span[1]]!r}, which the answer does not quote, carries its similarity "
                 "to the query (RAGMask): text built to be retrieved")

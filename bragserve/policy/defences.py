@@ -219,6 +219,10 @@ class ScreeningPolicy(PolicySection):
                                                       "planted flood and is no support, even when too little of the "
                                                       "flood reached the query's candidates for the retrieval filter "
                                                       "to see it (0 = off).")
+    source_disfluency: float = Field(0.28, ge=0, le=1, description="A cited ingested chunk whose worst window the "
+                                                                   "replaced-token head scores at this or more reads "
+                                                                   "as optimised tokens and is no support, wherever "
+                                                                   "the answer quotes it (0 = off).")
 
 
 class CorroborationPolicy(PolicySection):

@@ -39,7 +39,7 @@ class DefenceReport:
     echo: dict | None = None
     flood: dict | None = None
     disfluent_match: dict | None = None
-    citation_flood: dict | None = None
+    citations: dict | None = None  # the write-back's screen of what an answer cites (flooded_citations)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -47,14 +47,22 @@ class DefenceReport:
         """Chunks a defence found suspicious for this query: no write-back may rest on them alone."""
         return {f["chunk_id"] for f in self._mask_flags("candidates")} | \
             {c for f in (self.flood or {}).get("floods", []) for c in f["chunk_ids"]} | \
-            {r["chunk_id"] for r in (self.disfluent_match or {}).get("removed", [])} | \
-            {f["chunk_id"] for f in (self.citation_flood or {}).get("flagged", [])}
+            {r["chunk_id"] for r in (self.disfluent_match or {}).get("removed", [])}
 
     @property
     def masked_citations(self) -> dict[str, tuple[tuple[int, int], ...]]:
         """RAGMask's flags on an answer's citations (``screen_citations``), with their character spans."""
         return {f["chunk_id"]: tuple((span["start"], span["end"]) for span in f["spans"])
                 for f in self._mask_flags("citations")}
+
+    @property
+    def suspect_citations(self) -> dict[str, str]:
+        """Cited chunks the write-back's screen of citations found suspicious, each with the reason."""
+        out = {}
+        for check in ("flood", "disfluency"):
+            for f in ((self.citations or {}).get(check) or {}).get("flagged", []):
+                out.setdefault(f["chunk_id"], f["reason"])
+        return out
 
     def _mask_flags(self, scope: str) -> list[dict]:
         return (self.ragmask or {}).get("flagged", []) if (self.ragmask or {}).get("scope") == scope else []
@@ -67,7 +75,7 @@ class DefenceReport:
 
     def as_dict(self) -> dict:
         return {"ragpart": self.ragpart, "ragmask": self.ragmask, "echo": self.echo, "flood": self.flood,
-                "disfluent_match": self.disfluent_match, "citation_flood": self.citation_flood,
+                "disfluent_match": self.disfluent_match, "citations": self.citations,
                 "timings_ms": self.timings_ms}
 
 
@@ -170,18 +178,11 @@ class DefendedRetriever:
         close = [row for row, score in scored if score >= match.min_similarity and row.source != "writeback"]
         pasted = [row.id for row in close if query is not None and query_echo(row.text, query) >= PASTED]
         close = [row for row in close if row.id not in pasted]
-        stored = self.corpus.disfluency([row.vid for row in close])
-        # A chunk ingested before its score was stored (or under a policy that did not run the head) is scored
-        # now: one encoder pass, only for the rare candidate this close.
-        unscored = [row for row in close if stored.get(row.vid) is None]
-        if unscored:
-            profiles = self.mask.tokens.profile([row.text for row in unscored], size=policy.ragmask.mask_tokens,
-                                                stride=policy.ragmask.stride, head=bundled_head())
-            stored.update((row.vid, p.disfluency[0] if p.disfluency else 0.0) for row, p in zip(unscored, profiles))
+        stored, scored_now = self._worst_windows(close, policy)  # an unscored chunk: only the rare one this close
         removed = {vid for vid, value in stored.items() if value >= threshold}
         report.disfluent_match = {
             "min_similarity": match.min_similarity, "disfluency": threshold,
-            "query": "question" if question else "keywords", "checked": len(close), "scored_now": len(unscored),
+            "query": "question" if question else "keywords", "checked": len(close), "scored_now": scored_now,
             "pasted": pasted,
             "removed": [{"chunk_id": row.id, "doc_id": row.doc_id, "similarity": round(score, 6),
                          "disfluency": round(stored[row.vid], 4)} for row, score in scored if row.vid in removed]}
@@ -237,24 +238,32 @@ class DefendedRetriever:
         if scored:
             self._ragmask(q, scored, len(scored), policy, policy.ragmask.method, report, scope="citations")
 
-    def flooded_citations(self, passages: list[Passage], cited: set[str], policy: Policy,
+    def judge_citations(self, passages: list[Passage], cited: set[str], policy: Policy,
                           report: DefenceReport) -> None:
-        """The flood filter's verdict on what a write-back cites, taken over the corpus instead of this query's
-        candidates (``screening.flood``): a cited ingested chunk that, with ``flood.min_documents - 1`` chunks of
-        other ingested documents among its ``flood.pool`` nearest, forms a group pairwise at ``screening.flood`` or
-        more is no support.
-
-        The retrieval filter sees a flood only when enough of it reaches one query's pool. PoisonedRAG plants five
-        variants for one query, and a nearby query that retrieves one or two of them got a verified answer from it
-        (bench poison's last laundered write-back at 0e05958: a poison planted for "blood diseases that are sexually
-        transmitted", cited for "causes for uti in women"). Around the citation the whole flood is in view. On the
-        benchmark's corpus at 0.8, 99.7% of query-as-poison and 91.5% of paraphrase poisons are such members, against
-        1.6% of its clean documents and 0.58% of SQuAD dev's paragraphs (whose write-backs it would refuse)."""
+        """What the retrieval filters decide from one query's candidates, decided around each cited ingested chunk
+        instead, for a write-back (``screening.flood``, ``screening.source_disfluency``). The passages served are
+        untouched; the screening gate refuses support from what is found (``DefenceReport.suspect_citations``)."""
         started = time.perf_counter()
-        similarity, need = policy.screening.flood, policy.flood.min_documents
         vids = [v for p in passages if p.chunk_id in cited and (v := parse_chunk_id(p.chunk_id)) is not None]
         rows = [r for r in self.corpus.chunks_by_vids(vids).values()
                 if r.status == "active" and r.source != "writeback"]
+        screening = policy.screening
+        report.citations = {
+            "checked": [r.id for r in rows],
+            "flood": self._flooded(rows, policy) if screening.flood > 0 else None,
+            "disfluency": self._disfluent(rows, policy) if screening.source_disfluency > 0 else None}
+        report.spent("citations", started)
+
+    def _flooded(self, rows: list[ChunkRow], policy: Policy) -> dict:
+        """A cited chunk that forms, with ``flood.min_documents - 1`` chunks of other ingested documents among its
+        ``flood.pool`` nearest in the corpus, a group pairwise at ``screening.flood`` or more.
+
+        The retrieval filter sees a flood only when enough of it reaches one query's pool. PoisonedRAG plants five
+        variants for one query, and a nearby query that retrieves one or two of them could get a verified answer from
+        them; around the citation the whole flood is in view. On the poison benchmark's corpus at 0.8, 99.7% of
+        query-as-poison and 91.5% of paraphrase poisons are such members, against 1.6% of its clean documents and
+        0.58% of SQuAD dev's paragraphs (whose write-backs it would refuse)."""
+        similarity, need = policy.screening.flood, policy.flood.min_documents
         flagged = []
         for row, vector in zip(rows, self.corpus.embeddings(np.array([r.vid for r in rows], dtype=np.int64),
                                                             self.dim)):
@@ -267,12 +276,40 @@ class DefendedRetriever:
             found = next((f for f in find_floods([r.doc_id for r in group], vectors, similarity, need, None,
                                                  similarity) if 0 in f.members), None)
             if found is not None:
+                others = sorted({group[m].doc_id for m in found.members[1:]})
                 flagged.append({"chunk_id": row.id, "doc_id": row.doc_id, "documents": found.documents,
-                                "chunk_ids": [group[m].id for m in found.members[1:]],
-                                "doc_ids": sorted({group[m].doc_id for m in found.members[1:]})})
-        report.citation_flood = {"similarity": similarity, "min_documents": need, "neighbours": policy.flood.pool,
-                                 "checked": [r.id for r in rows], "flagged": flagged}
-        report.spent("citation_flood", started)
+                                "chunk_ids": [group[m].id for m in found.members[1:]], "doc_ids": others,
+                                "reason": f"one of {found.documents} documents' chunks saying the same thing "
+                                          f"(pairwise cosine >= {similarity}; {', '.join(others)}): a planted flood"})
+        return {"similarity": similarity, "min_documents": need, "neighbours": policy.flood.pool, "flagged": flagged}
+
+    def _disfluent(self, rows: list[ChunkRow], policy: Policy) -> dict:
+        """A cited chunk whose worst window reads as optimised tokens, wherever the answer quotes it.
+
+        The screening gate's own disfluency check reads the answer, which quotes the fluent claim of a HotFlip
+        poison and not its optimised prefix; and the disfluent-match filter reads only candidates within 0.8 of the
+        query, while a poison planted for one question is also retrieved, further down, for nearby ones (bench
+        poison's last laundered write-back at 5fdfd1c: a HotFlip poison for "blood diseases that are sexually
+        transmitted", worst window 0.36 to 0.41, cited for "causes for uti in women"). At 0.28 the head finds
+        88 / 92 / 100% of our prefix, spread and Contriever HotFlip poisons, and 0.41% of the benchmark's clean
+        documents."""
+        threshold = policy.screening.source_disfluency
+        scores, scored_now = self._worst_windows(rows, policy)
+        flagged = [{"chunk_id": r.id, "doc_id": r.doc_id, "disfluency": round(scores[r.vid], 4),
+                    "reason": f"its text reads as optimised tokens (worst window {scores[r.vid]:.2f} >= {threshold})"}
+                   for r in rows if scores[r.vid] >= threshold]
+        return {"threshold": threshold, "scored_now": scored_now, "flagged": flagged}
+
+    def _worst_windows(self, rows: list[ChunkRow], policy: Policy) -> tuple[dict[int, float], int]:
+        """The replaced-token head's worst-window score of each chunk: stored at ingest, or (a chunk ingested before
+        it was stored, or under a policy that did not run the head) computed now, in one encoder pass."""
+        stored = self.corpus.disfluency([row.vid for row in rows])
+        unscored = [row for row in rows if stored.get(row.vid) is None]
+        if unscored:
+            profiles = self.mask.tokens.profile([row.text for row in unscored], size=policy.ragmask.mask_tokens,
+                                                stride=policy.ragmask.stride, head=bundled_head())
+            stored.update((row.vid, p.disfluency[0] if p.disfluency else 0.0) for row, p in zip(unscored, profiles))
+        return {vid: float(value) for vid, value in stored.items()}, len(unscored)
 
     def _candidates(self, q: np.ndarray, want: int, policy: Policy, max_generated: int | None,
                     report: DefenceReport) -> list[tuple[ChunkRow, float]]:

@@ -551,6 +551,24 @@ def test_a_disfluent_candidate_close_to_the_query_is_left_out_and_reported(defen
     assert 'bragserve_defence_flags_total{defence="disfluent_match"}' in client.get("/metrics").text
 
 
+def test_a_question_leaves_out_a_less_close_candidate_that_reads_as_optimised_tokens(defended_client) -> None:
+    """Spread HotFlip buys less similarity: between wide_similarity (0.70) and min_similarity (0.80) a question
+    leaves out a candidate whose worst window reaches wide_disfluency (0.30)."""
+    client = defended_client
+    ingest(client, [{"id": "salad", "text": WORD_SALAD}])
+    query = {"query": "What does the principle of uniformitarianism state?", "k": 1, "generate": False}
+    off = client.post("/query", json={**query, "defences": {"disfluent_match": {"wide_disfluency": 0}}}).json()
+    assert off["passages"][0]["doc_id"] == "salad" and 0.7 <= off["passages"][0]["score"] < 0.8, off
+    assert off["defences"]["disfluent_match"]["removed"] == [] and off["defences"]["disfluent_match"][
+        "wide_similarity"] is None
+    body = client.post("/query", json=query).json()
+    match = body["defences"]["disfluent_match"]
+    assert match["wide_similarity"] == 0.7 and match["wide_disfluency"] == 0.3, match
+    (removed,) = match["removed"]
+    assert removed["doc_id"] == "salad" and removed["disfluency"] >= 0.3, match
+    assert "salad" not in {p["doc_id"] for p in body["passages"]}
+
+
 def test_a_write_back_quoting_the_fluent_part_of_optimised_text_is_refused(defended_client) -> None:
     """A HotFlip poison is retrieved, further down, for questions near its target, too far from them for the
     disfluent-match filter; an answer quoting its fluent claim copies none of the optimised words, so only the

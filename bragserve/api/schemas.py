@@ -157,6 +157,8 @@ class DisfluentMatchOverride(_Strict):
     min_similarity: StrictFloat | StrictInt | None = None
     disfluency: StrictFloat | StrictInt | None = None
     keyword_disfluency: StrictFloat | StrictInt | None = None
+    wide_similarity: StrictFloat | StrictInt | None = None
+    wide_disfluency: StrictFloat | StrictInt | None = None
 
 
 class ScreeningOverride(_Strict):

@@ -149,7 +149,17 @@ class DisfluentMatchPolicy(PolicySection):
     lists. So other queries get the strict ingest screen's threshold (``keyword_disfluency``,
     0.28: 1 of the 209, and 23 of 24 fresh poisons for MS MARCO's keyword queries). A candidate
     the query quotes almost whole (90% of its words as one run) is kept: a user pasted that
-    document to find it. Write-backs take no part: the answer screen judged them with the same
+    document to find it.
+
+    Spread HotFlip buys less similarity (2 of our 30 fresh spread poisons at 0.79; the
+    benchmark's own two that got through at 0.74 and 0.79, worst windows 0.33 to 0.40). So a
+    question also leaves out a candidate from ``wide_similarity`` (0.70) whose worst window
+    reaches ``wide_disfluency`` (0.30): on the fresh set prefix 96.7 -> 100% and spread 93.3 ->
+    96.7% caught. Only 0.51% of the poison benchmark's clean chunks score 0.28 or more, and
+    for 0.15% of 2,067 SQuAD questions (none of the benchmark's NQ / HotpotQA / MS MARCO
+    questions) a top-5 gold paragraph is left out. Keyword queries get no wide tier: the two
+    gold snippets it would take are dictionary lists for "synonyms of ignorant" and "tax
+    planning defined". Write-backs take no part: the answer screen judged them with the same
     head before they were stored."""
 
     enabled: bool = Field(True, description="Leave out ingested candidates at least min_similarity to the query "
@@ -163,6 +173,12 @@ class DisfluentMatchPolicy(PolicySection):
     keyword_disfluency: float = Field(0.28, ge=0, le=1, description="The same for any other query (keyword "
                                                                     "snippets read like lists, so it is higher); "
                                                                     "0 = such queries are not checked.")
+    wide_similarity: float = Field(0.70, ge=0, le=1, description="For a question: a candidate at least this close "
+                                                                 "(below min_similarity) is left out when its worst "
+                                                                 "window reaches wide_disfluency.")
+    wide_disfluency: float = Field(0.30, ge=0, le=1, description="The worst window that leaves out a candidate "
+                                                                 "between wide_similarity and min_similarity (0 = "
+                                                                 "no wide tier).")
 
 
 class IngestScreeningPolicy(PolicySection):

@@ -163,7 +163,8 @@ class DefendedRetriever:
     def _drop_disfluent_matches(self, scored: list[tuple[ChunkRow, float]], query: str | None, policy: Policy,
                                 report: DefenceReport) -> list[tuple[ChunkRow, float]]:
         """Ingested candidates at least ``min_similarity`` to the query whose stored worst window reads as replaced
-        tokens are left out (they stay in the corpus; the report names them). Only the few candidates that close
+        tokens are left out (they stay in the corpus; the report names them); for a question, also those at least
+        ``wide_similarity`` whose worst window reaches ``wide_disfluency``. Only the few candidates that close
         are looked up, so a query none comes near costs nothing. A candidate the query quotes almost whole is the
         document a user pasted to find it, and is kept."""
         match = policy.disfluent_match
@@ -175,13 +176,19 @@ class DefendedRetriever:
                                       "checked": 0, "scored_now": 0, "pasted": [], "removed": [],
                                       "skipped": "the query does not read as a question (keyword_disfluency = 0)"}
             return scored
-        close = [row for row, score in scored if score >= match.min_similarity and row.source != "writeback"]
+        wide = match.wide_similarity if question and match.wide_disfluency > 0 else match.min_similarity
+        reach = min(match.min_similarity, wide)
+        close = [row for row, score in scored if score >= reach and row.source != "writeback"]
         pasted = [row.id for row in close if query is not None and query_echo(row.text, query) >= PASTED]
         close = [row for row in close if row.id not in pasted]
         stored, scored_now = self._worst_windows(close, policy)  # an unscored chunk: only the rare one this close
-        removed = {vid for vid, value in stored.items() if value >= threshold}
+        similarity = {row.vid: score for row, score in scored}
+        removed = {vid for vid, value in stored.items()
+                   if (similarity[vid] >= match.min_similarity and value >= threshold)
+                   or (similarity[vid] >= wide and value >= match.wide_disfluency)}
         report.disfluent_match = {
             "min_similarity": match.min_similarity, "disfluency": threshold,
+            "wide_similarity": wide if wide < match.min_similarity else None, "wide_disfluency": match.wide_disfluency,
             "query": "question" if question else "keywords", "checked": len(close), "scored_now": scored_now,
             "pasted": pasted,
             "removed": [{"chunk_id": row.id, "doc_id": row.doc_id, "similarity": round(score, 6),

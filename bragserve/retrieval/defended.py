@@ -39,7 +39,7 @@ class DefenceReport:
     echo: dict | None = None
     flood: dict | None = None
     disfluent_match: dict | None = None
-    citations: dict | None = None  # the write-back's screen of what an answer cites (flooded_citations)
+    citations: dict | None = None  # the write-back's screen of what an answer cites (judge_citations)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -246,7 +246,7 @@ class DefendedRetriever:
             self._ragmask(q, scored, len(scored), policy, policy.ragmask.method, report, scope="citations")
 
     def judge_citations(self, passages: list[Passage], cited: set[str], policy: Policy,
-                          report: DefenceReport) -> None:
+                        report: DefenceReport) -> None:
         """What the retrieval filters decide from one query's candidates, decided around each cited ingested chunk
         instead, for a write-back (``screening.flood``, ``screening.source_disfluency``). The passages served are
         untouched; the screening gate refuses support from what is found (``DefenceReport.suspect_citations``)."""
@@ -295,11 +295,11 @@ class DefendedRetriever:
 
         The screening gate's own disfluency check reads the answer, which quotes the fluent claim of a HotFlip
         poison and not its optimised prefix; and the disfluent-match filter reads only candidates within 0.8 of the
-        query, while a poison planted for one question is also retrieved, further down, for nearby ones (bench
-        poison's last laundered write-back at 5fdfd1c: a HotFlip poison for "blood diseases that are sexually
-        transmitted", worst window 0.36 to 0.41, cited for "causes for uti in women"). At 0.28 the head finds
-        88 / 92 / 100% of our prefix, spread and Contriever HotFlip poisons, and 0.41% of the benchmark's clean
-        documents."""
+        query (0.7 for a question), while a poison planted for one question is also retrieved, further down, for
+        nearby ones (bench poison's last laundered write-back at 5fdfd1c: a HotFlip poison for "blood diseases that
+        are sexually transmitted", worst window 0.36 to 0.41, cited for "causes for uti in women"). At 0.28 the
+        head finds 88 / 92 / 100% of our prefix, spread and Contriever HotFlip poisons, and 0.41% of the
+        benchmark's clean documents."""
         threshold = policy.screening.source_disfluency
         scores, scored_now = self._worst_windows(rows, policy)
         flagged = [{"chunk_id": r.id, "doc_id": r.doc_id, "disfluency": round(scores[r.vid], 4),

@@ -70,10 +70,30 @@ def writeback_latency(http: httpx.Client, questions: list[str]) -> dict:
         samples.append((time.perf_counter() - started) * 1000)
         gates.append(r.json()["timings_ms"]["gates"])
         gate_steps(r.json()["timings_ms"], steps)
-        key = r.json()["decision"] + (f":{r.json()['reason']}" if r.json()["reason"] else "")
+        key = decision_key(r.json())
         decisions[key] = decisions.get(key, 0) + 1
     return {**percentiles(samples), "gates_only": percentiles(gates), "decisions": decisions,
             "steps": {step: percentiles(ms) for step, ms in steps.items()}}
+
+
+# What a screening refusal rested on, read from the gate's own words (bragserve/gates/screening.py ``_why_not``).
+_REFUSALS = {"flagged for this query": "flagged", "planted flood": "flood", "optimised tokens": "source_disfluency",
+             "RAGMask": "ragmask", "released from": "released", "of the query word for word": "echo",
+             "trust": "trust", "not active": "inactive"}  # first match wins: "flagged for this query" names the others
+
+
+def decision_key(outcome: dict) -> str:
+    """``decision:reason``, and for a screening refusal its problem and what each refused citation rested on: a
+    change in the decision mix moves the latencies, and this says which check moved it."""
+    key = outcome["decision"] + (f":{outcome['reason']}" if outcome.get("reason") else "")
+    screening = next((g for g in outcome.get("gates") or [] if g["name"] == "screening" and not g["passed"]), None)
+    if screening is None:
+        return key
+    details = screening.get("details") or {}
+    key += f"/{details.get('problem')}"
+    why = sorted({next((label for text, label in _REFUSALS.items() if text in (w or "")), "other")
+                  for w in (details.get("refused") or {}).values()})
+    return key + (f"({'+'.join(why)})" if why else "")
 
 
 def gate_steps(timings: dict[str, float], into: dict[str, list[float]]) -> None:
@@ -94,7 +114,7 @@ def query_writeback_latency(http: httpx.Client, questions: list[str], k: int = 5
         r = http.post("/query", json={"query": q, "k": k, "generate": True, "writeback": True})
         r.raise_for_status()
         outcome = r.json()["writeback"]
-        key = outcome["decision"] + (f":{outcome['reason']}" if outcome["reason"] else "")
+        key = decision_key(outcome)
         decisions[key] = decisions.get(key, 0) + 1
         if outcome.get("timings_ms"):  # "skipped": no answer, no gates
             gates.append(outcome["timings_ms"]["gates"])

@@ -28,7 +28,7 @@ documents, released by the benchmark as a reviewer approving everything would.
 
 A cited chunk that belongs to a planted flood around it in the corpus
 (``screening.flood``), or whose own text reads as optimised tokens wherever the answer
-quotes it (``screening.source_disfluency``), is no support (DefendedRetriever.judge_citations):
+quotes it (``screening.source_disfluency``), is no support (bragserve/retrieval/citations.py):
 the retrieval filters judge one query's candidates, and a poison planted for one question
 is retrieved for nearby ones too, with too little of its flood in view or too far from
 the query for the disfluent-match filter.

@@ -60,8 +60,9 @@ def writeback_latency(http: httpx.Client, questions: list[str], answers: int | N
     citations against them). The percentiles and the decision mix are over the first ``answers``
     questions (all when None). The gates stop at the first refusal, so the mix moves the figure: in
     bench perf's 100k corpus the same passage recurs in several documents, and at ff4548c the
-    citations' flood check refused 10 of the first 30 answers, which never reached the slow gates. ``full_path`` more questions are asked, when needed, until that many answers ran every
-    gate to the last (contradiction; misattribution runs only for some): the cost of an answer the gates
+    citations' flood check refused 10 of the first 30 answers, which never reached the slow gates.
+    With ``full_path``, more questions are asked, when needed, until that many answers ran every gate
+    to the last (contradiction; misattribution runs only for some): the cost of an answer the gates
     read whole, whatever the corpus refuses (at most ``4 * full_path`` questions beyond the first)."""
     from bragserve.text import split_sentences
 

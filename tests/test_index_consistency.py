@@ -129,3 +129,22 @@ def test_searching_leaves_the_encoder_its_threads(tmp_path, embedder, kind: str)
                                    Policy().with_overrides({"ragpart": {"enabled": True}, "echo": {"enabled": False}}))
     assert passages and torch.get_num_threads() == fresh[0]
     service.close()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_batched_search_finds_what_single_searches_find(tmp_path, embedder, kind: str) -> None:
+    """The gates search around every answer sentence at once (one matrix product on a flat index): the
+    batch must return, for each query, the same chunks with the same scores as searching it alone, deleted
+    chunks left out."""
+    settings = load_settings(index_dir=tmp_path / kind, index_type=kind)
+    _seed(settings, embedder, n=20)
+    service = _open(settings, embedder)
+    assert service.delete_document("mars").removed_vids == [3]
+    queries = embedder.encode(["Who first climbed Everest?", "The largest volcano on Mars", "Which river is longest?"])
+    batched = service.index.search_many(queries, 8)
+    for query, (scores, ids) in zip(queries, batched):
+        alone_scores, alone_ids = service.index.search(query, 8)
+        assert list(ids) == list(alone_ids) and np.allclose(scores, alone_scores, atol=1e-5)
+        assert len(ids) == 8 and 3 not in set(ids.tolist())  # mars's chunk, deleted
+    assert service.index.search_many(queries[:0], 8) == []
+    service.close()

@@ -147,7 +147,7 @@ def neighbourhood(sentence_vectors: np.ndarray, n: int, index: LiveIndex, corpus
     chunks too, and must not use up the ``n``."""
     if n <= 0:
         return []
-    hits = [index.search(vector, n + len(exclude)) for vector in sentence_vectors]
+    hits = index.search_many(sentence_vectors, n + len(exclude))
     rows = corpus.chunks_by_vids(sorted({int(v) for _, ids in hits for v in ids}))
     found: dict[int, float] = {}
     for scores, ids in hits:

@@ -44,8 +44,8 @@ def _flooded(corpus: Corpus, index: LiveIndex, dim: int, rows: list[ChunkRow], p
     0.58% of SQuAD dev's paragraphs (whose write-backs it would refuse)."""
     similarity, need = policy.screening.flood, policy.flood.min_documents
     flagged = []
-    for row, vector in zip(rows, corpus.embeddings(np.array([r.vid for r in rows], dtype=np.int64), dim)):
-        _, ids = index.search(vector, policy.flood.pool + 1)
+    cited = corpus.embeddings(np.array([r.vid for r in rows], dtype=np.int64), dim)
+    for row, (_, ids) in zip(rows, index.search_many(cited, policy.flood.pool + 1)):
         order = [int(v) for v in ids if int(v) >= 0 and int(v) != row.vid]
         near = corpus.chunks_by_vids(order)
         group = [row] + [r for v in order if (r := near.get(v)) is not None and r.status == "active"

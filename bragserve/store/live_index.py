@@ -100,6 +100,10 @@ class LiveIndex:
         with self.lock:
             return self.index.search(query, k)
 
+    def search_many(self, queries: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        with self.lock:
+            return self.index.search_many(queries, k)
+
     def count(self) -> int:
         with self.lock:
             return self.index.count()

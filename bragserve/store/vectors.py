@@ -89,14 +89,36 @@ class VectorIndex:
         return removed
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and ids of the k nearest vectors (ids of -1 pad a short result)."""
-        if self.count() == 0 or k <= 0:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        with one_thread():
-            scores, ids = self.index.search(np.asarray(query, dtype=np.float32).reshape(1, -1),
-                                            min(k, self.count()))
-        keep = ids[0] >= 0
-        return scores[0][keep], ids[0][keep]
+        """Scores and ids of the k nearest vectors, best first."""
+        return self.search_many(np.asarray(query).reshape(1, -1), k)[0]
+
+    def search_many(self, queries: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``search`` for each row of ``queries``, in one pass: the write-back gates look around every answer
+        sentence, or every cited chunk, at once."""
+        q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, self.dim))
+        if self.count() == 0 or k <= 0 or not len(q):
+            return [(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)) for _ in q]
+        scores, ids = self._search(q, min(k, self.count()))
+        return [(s[i >= 0], i[i >= 0]) for s, i in zip(scores, ids)]
+
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """One query goes to FAISS. Several are one matrix product over FAISS's own stored vectors, because
+        FAISS's exact search scans the whole index once per query (below its BLAS threshold of 20 queries) and
+        its BLAS path is slower than that scan for a handful. Measured at 100k x 384 on this machine, one
+        thread: a FAISS search 6.8 ms, four of them 26 ms; the product for four queries 8.6 ms (4.5 on two
+        threads), for one 11.9. The product runs in torch, on the encoder's thread pool, as RAGPart's
+        fragment scores do; scores are the same inner products, so results agree with FAISS's up to ties."""
+        if len(queries) == 1:
+            with one_thread():
+                return self.index.search(queries, k)
+        import torch
+
+        flat = faiss.downcast_index(self.index.index)
+        stored = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * self.dim).reshape(flat.ntotal, self.dim)
+        with torch.inference_mode():  # the caller holds the index lock: ``stored`` cannot move meanwhile
+            # stored @ queries.T, not queries @ stored.T: the same product, 3.5x faster in torch's BLAS here.
+            top = torch.topk((torch.from_numpy(stored) @ torch.from_numpy(queries).T).T, k, dim=1)
+        return top.values.numpy(), faiss.vector_to_array(self.index.id_map)[top.indices.numpy()]
 
     # -- persistence -----------------------------------------------------------------------------
 
@@ -182,17 +204,12 @@ class HNSWIndex(VectorIndex):
             self.index.add_with_ids(vectors, live)
         self.dirty = True
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if self.count() <= 0 or k <= 0:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
         if self.tombstones:
             params.sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(self.tombstones, dtype=np.int64)))
         with one_thread():
-            scores, ids = self.index.search(np.asarray(query, dtype=np.float32).reshape(1, -1), min(k, self.count()),
-                                            params=params)
-        keep = ids[0] >= 0
-        return scores[0][keep], ids[0][keep]
+            return self.index.search(queries, k, params=params)
 
 
 def create_index(kind: str, dim: int, **hnsw: object) -> VectorIndex:

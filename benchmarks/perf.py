@@ -10,7 +10,9 @@ Everything is measured in the same run on this machine, so the ratios hold when 
 - the peer: txtai (installed into its own virtualenv, the same all-MiniLM-L6-v2 weights, its FAISS backend with an
   exact Flat index, its own API server on loopback): index build time and search latency; ratio bragserve/txtai;
 - memory: peak RSS of the server per size, without and with the RAGPart views;
-- scaling: latency and memory vs corpus size with a fitted slope, projected to 1M chunks.
+- scaling: latency and memory vs corpus size with a fitted slope, projected to 1M chunks;
+- at the ``--hnsw-sizes``, the same corpus served with an HNSW index (``--index-type hnsw``): what the approximate
+  index changes in query and gate latency, and how many top-5 lists it leaves as the exact index returns them.
 
 Texts: one- and two-sentence passages from SQuAD dev and the NLI premises in ../shared/data/nli (real English, no
 duplicates), enough for 100k chunks.
@@ -24,6 +26,7 @@ import os
 import random
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -204,6 +207,48 @@ def txtai_peer(texts: list[str], questions: list[str], n_queries: int, work: Pat
         proc.wait(timeout=60)
 
 
+def top5(url: str, questions: list[str], n: int) -> list[list[str]]:
+    """The plain top-5 chunk ids per question: what an approximate index is compared on."""
+    with httpx.Client(base_url=url, timeout=600) as http:
+        return [[p["chunk_id"] for p in http.post("/query", json={
+            "query": q, "k": 5, "writeback": False, "generate": False, "defences": SETTINGS["plain"]}).json()["passages"]]
+            for q in questions[:n]]
+
+
+def snapshot(served: Path, to: Path) -> None:
+    """A consistent copy of a running server's corpus (SQLite's online backup): the server it starts builds its
+    own vector index from it, and it holds nothing the gates measured later have written."""
+    to.mkdir(parents=True)
+    with sqlite3.connect(served / "corpus.db") as source, sqlite3.connect(to / "corpus.db") as copy:
+        source.backup(copy)
+
+
+def hnsw_size(snap: Path, questions: list[str], args: argparse.Namespace, flat: dict, flat_top5: list[list[str]]
+              ) -> dict:
+    """The snapshot served with ``--index-type hnsw``: start-up (building the graph from SQLite), plain and
+    all-defence latency on the questions the flat index was measured on, top-5 agreement, and the gates on the
+    same answers (the snapshot precedes the flat server's write-backs, so both start from the same corpus)."""
+    started = time.perf_counter()
+    with Server(snap, args=("--policy", str(ROOT / "policies/default.toml"), "--index-type", "hnsw")) as server:
+        out: dict = {"start_s": round(time.perf_counter() - started, 1), "latency_ms": {}}
+        for i, name in enumerate(SETTINGS):
+            if name in ("plain", "all"):
+                out["latency_ms"][name] = latency(server.url, questions[i * args.queries:], SETTINGS[name],
+                                                  args.queries)
+        mine = top5(server.url, questions, args.queries)
+        out["rss_mb"] = rss_mb(server.proc.pid)
+        with httpx.Client(base_url=server.url, timeout=600) as http:
+            out["gates_ms"] = writeback_latency(http, questions, args.gate_answers, full_path=args.gate_answers)
+    same = sum(a == b for a, b in zip(mine, flat_top5))
+    shared = sum(len(set(a) & set(b)) for a, b in zip(mine, flat_top5))
+    out.update({"top5_identical": same, "top5_questions": len(flat_top5),
+                "top5_overlap": round(shared / max(1, sum(len(b) for b in flat_top5)), 4),
+                "vs_flat": {"plain_p50": flat["latency_ms"]["plain"]["p50"], "all_p50": flat["latency_ms"]["all"]["p50"],
+                            "gates_full_path_p50": flat["gates_ms"].get("full_path", {}).get("p50")}})
+    shutil.rmtree(snap, ignore_errors=True)
+    return out
+
+
 def _fragments_on(policy_text: str) -> str:
     """The open policy with RAGPart's fragments stored at ingest: what RAGPart alone costs an ingest."""
     out = re.sub(r"(?m)^store_fragments = false", "store_fragments = true", policy_text)
@@ -224,6 +269,9 @@ def run_size(texts: list[str], questions: list[str], args: argparse.Namespace, w
     with Server(served, args=("--policy", str(ROOT / "policies/default.toml"))) as server:
         rp_seconds = ingest(server.url, texts, args.ingest_batch)
         out["ingest_ragpart_chunks_per_s"] = round(n / rp_seconds, 1)
+        hnsw = n in args.hnsw_sizes
+        if hnsw:
+            snapshot(served, work / f"hnsw-{n}")
         pid = server.proc.pid
         out["rss_plain_mb"] = rss_mb(pid)
         # Every setting gets its own questions: the server caches query and sentence embeddings, and a repeated
@@ -237,6 +285,7 @@ def run_size(texts: list[str], questions: list[str], args: argparse.Namespace, w
         out["latency_ms"]["plain+answer"] = latency(server.url, own, SETTINGS["plain"], args.queries, generate=True)
         out["rss_with_ragpart_views_mb"] = rss_mb(pid)
         out["peak_rss_mb"] = peak_rss_mb(pid)
+        flat_top5 = top5(server.url, questions, args.queries) if hnsw else []
         with httpx.Client(base_url=server.url, timeout=600) as http:
             out["gates_ms"] = writeback_latency(http, questions, args.gate_answers, full_path=args.gate_answers)
             # Questions no setting above asked (the server caches query and sentence embeddings).
@@ -244,6 +293,8 @@ def run_size(texts: list[str], questions: list[str], args: argparse.Namespace, w
             out["query_gates_ms"] = query_writeback_latency(http, unasked)
     out["floor"] = floor(served / "vectors.faiss", questions[(len(SETTINGS) + 1) * args.queries:], args.queries)
     shutil.rmtree(served, ignore_errors=True)
+    if hnsw:
+        out["hnsw"] = hnsw_size(work / f"hnsw-{n}", questions, args, out, flat_top5)
     if measure_ingest:
         plain = work / f"plain-{n}"
         with Server(plain, args=("--policy", str(ROOT / "policies/open.toml"))) as server:
@@ -289,7 +340,9 @@ def summary_rows(results: dict) -> list[dict]:
              "gates full-path p50": r["gates_ms"].get("full_path", {}).get("p50", ""),
              "query gates-only p50": r.get("query_gates_ms", {}).get("gates_only", {}).get("p50", ""),
              "RSS MB": r["rss_plain_mb"], "+views MB": r["rss_with_ragpart_views_mb"],
-             "txtai p50": r.get("txtai", {}).get("search_ms", {}).get("p50", "")}
+             "txtai p50": r.get("txtai", {}).get("search_ms", {}).get("p50", ""),
+             "hnsw plain p50": r.get("hnsw", {}).get("latency_ms", {}).get("plain", {}).get("p50", ""),
+             "hnsw gates full-path p50": r.get("hnsw", {}).get("gates_ms", {}).get("full_path", {}).get("p50", "")}
             for n, r in results.items()]
 
 
@@ -330,12 +383,16 @@ def main(argv: list[str] | None = None) -> dict:
                         help="Documents per POST /documents (256, the server's limit: bigger requests pad less).")
     parser.add_argument("--no-txtai", action="store_true")
     parser.add_argument("--txtai-size", type=int, default=10_000)
+    parser.add_argument("--hnsw-sizes", default="100000",
+                        help="Sizes also served with an HNSW index ('' for none; --quick: 10000).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default=None, help="Results file name (default: perf, or perf_quick).")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.queries, args.exact_queries, args.gate_answers = "1000,10000", 50, 5, 20
+        args.hnsw_sizes = "10000" if args.hnsw_sizes == parser.get_default("hnsw_sizes") else args.hnsw_sizes
     sizes = [int(s) for s in args.sizes.split(",")]
+    args.hnsw_sizes = [int(s) for s in args.hnsw_sizes.split(",") if s.strip()]
     asked, pool = questions_and_passages(args.data, max(sizes), args.seed)
     started = time.perf_counter()
     results: dict = {}
@@ -363,6 +420,15 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"gates at {n}, POST /writebacks answers that ran every gate ({whole['n']} of {whole['asked']} "
                   f"asked): p50 {whole['p50']} ms, gates only {whole['gates_only']['p50']}; steps",
                   ", ".join(f"{step} {v['p50']}" for step, v in whole["steps"].items()))
+    for n, r in results.items():
+        if "hnsw" in r:
+            h, gates = r["hnsw"], r["hnsw"]["gates_ms"]
+            print(f"hnsw at {n} (start-up {h['start_s']} s): plain p50 {h['latency_ms']['plain']['p50']} ms "
+                  f"(flat {h['vs_flat']['plain_p50']}), all {h['latency_ms']['all']['p50']} "
+                  f"(flat {h['vs_flat']['all_p50']}); top-5 identical to flat's for {h['top5_identical']} of "
+                  f"{h['top5_questions']} questions (overlap {h['top5_overlap']:.1%}); answers that ran every gate "
+                  f"p50 {gates.get('full_path', {}).get('p50')} ms (flat {h['vs_flat']['gates_full_path_p50']}), "
+                  f"gates only {gates.get('full_path', {}).get('gates_only', {}).get('p50')}; RSS {h['rss_mb']} MB")
     payload = {"benchmark": "perf", "machine": machine(), "seconds": round(time.perf_counter() - started, 1),
                "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                "results": results, "scaling": scaling}
@@ -378,6 +444,11 @@ def plot(results: dict, sizes: list[int], scaling: dict, name: str) -> None:
     for setting in [s for s in results[str(sizes[0])]["latency_ms"] if s != "plain+answer"]:
         a.plot(sizes, [results[str(n)]["latency_ms"][setting]["p50"] for n in sizes], marker="o", label=setting)
     a.plot(sizes, [results[str(n)]["floor"]["floor_p50_ms"] for n in sizes], linestyle="--", label="floor")
+    hnsw = [n for n in sizes if "hnsw" in results[str(n)]]
+    for setting, marker in (("plain", "x"), ("all", "+")):
+        if hnsw:
+            a.scatter(hnsw, [results[str(n)]["hnsw"]["latency_ms"][setting]["p50"] for n in hnsw], marker=marker,
+                      s=80, color="black", label=f"{setting}, HNSW index")
     a.set_xscale("log")
     a.set_yscale("log")
     a.set_xlabel("chunks")

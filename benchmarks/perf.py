@@ -209,10 +209,10 @@ def txtai_peer(texts: list[str], questions: list[str], n_queries: int, work: Pat
 
 def top5(url: str, questions: list[str], n: int) -> list[list[str]]:
     """The plain top-5 chunk ids per question: what an approximate index is compared on."""
+    body = {"k": 5, "writeback": False, "generate": False, "defences": SETTINGS["plain"]}
     with httpx.Client(base_url=url, timeout=600) as http:
-        return [[p["chunk_id"] for p in http.post("/query", json={
-            "query": q, "k": 5, "writeback": False, "generate": False, "defences": SETTINGS["plain"]}).json()["passages"]]
-            for q in questions[:n]]
+        return [[p["chunk_id"] for p in http.post("/query", json={"query": q, **body}).json()["passages"]]
+                for q in questions[:n]]
 
 
 def snapshot(served: Path, to: Path) -> None:
@@ -243,7 +243,8 @@ def hnsw_size(snap: Path, questions: list[str], args: argparse.Namespace, flat: 
     shared = sum(len(set(a) & set(b)) for a, b in zip(mine, flat_top5))
     out.update({"top5_identical": same, "top5_questions": len(flat_top5),
                 "top5_overlap": round(shared / max(1, sum(len(b) for b in flat_top5)), 4),
-                "vs_flat": {"plain_p50": flat["latency_ms"]["plain"]["p50"], "all_p50": flat["latency_ms"]["all"]["p50"],
+                "vs_flat": {"plain_p50": flat["latency_ms"]["plain"]["p50"],
+                            "all_p50": flat["latency_ms"]["all"]["p50"],
                             "gates_full_path_p50": flat["gates_ms"].get("full_path", {}).get("p50")}})
     shutil.rmtree(snap, ignore_errors=True)
     return out

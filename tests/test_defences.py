@@ -341,9 +341,10 @@ def test_a_write_back_is_screened_by_ragmask_when_retrieval_was_not(defended_cli
     assert off["defences"]["ragmask"] is None
 
 
-@pytest.mark.xfail(strict=True, reason="known miss (issue 5 open): at delta 0.1 / min_share_ratio 1.5 the masked "
-                   "copied question does not lower the similarity enough, because the adversarial text after it "
-                   "is itself on-topic; benchmarks/results/poison_quick.json measures the same")
+@pytest.mark.xfail(strict=True, reason="known miss of RAGMask (README, poisoning defences): at delta 0.1 / "
+                   "min_share_ratio 1.5 the masked copied question does not lower the similarity enough, because "
+                   "the adversarial text after it is itself on-topic; benchmarks/results/poison_quick.json measures "
+                   "the same")
 def test_ragmask_flags_the_copied_question_and_fast_agrees_with_exact(defended_client) -> None:
     client = defended_client
     demo(client)

@@ -207,6 +207,12 @@ def txtai_peer(texts: list[str], questions: list[str], n_queries: int, work: Pat
         proc.wait(timeout=60)
 
 
+def own_questions(questions: list[str], setting: str, per_setting: int) -> list[str]:
+    """The questions a latency setting starts at: each its own, because the server caches query embeddings and a
+    repeated question would make whichever setting runs later look faster."""
+    return questions[list(SETTINGS).index(setting) * per_setting:]
+
+
 def top5(url: str, questions: list[str], n: int) -> list[list[str]]:
     """The plain top-5 chunk ids per question: what an approximate index is compared on."""
     body = {"k": 5, "writeback": False, "generate": False, "defences": SETTINGS["plain"]}
@@ -231,10 +237,9 @@ def hnsw_size(snap: Path, questions: list[str], args: argparse.Namespace, flat: 
     started = time.perf_counter()
     with Server(snap, args=("--policy", str(ROOT / "policies/default.toml"), "--index-type", "hnsw")) as server:
         out: dict = {"start_s": round(time.perf_counter() - started, 1), "latency_ms": {}}
-        for i, name in enumerate(SETTINGS):
-            if name in ("plain", "all"):
-                out["latency_ms"][name] = latency(server.url, questions[i * args.queries:], SETTINGS[name],
-                                                  args.queries)
+        for name in ("plain", "all"):
+            out["latency_ms"][name] = latency(server.url, own_questions(questions, name, args.queries),
+                                              SETTINGS[name], args.queries)
         mine = top5(server.url, questions, args.queries)
         out["rss_mb"] = rss_mb(server.proc.pid)
         with httpx.Client(base_url=server.url, timeout=600) as http:
@@ -275,13 +280,11 @@ def run_size(texts: list[str], questions: list[str], args: argparse.Namespace, w
             snapshot(served, work / f"hnsw-{n}")
         pid = server.proc.pid
         out["rss_plain_mb"] = rss_mb(pid)
-        # Every setting gets its own questions: the server caches query and sentence embeddings, and a repeated
-        # question would make whichever setting runs later look faster.
         out["latency_ms"] = {}
-        for i, (name, defences) in enumerate(SETTINGS.items()):
+        for name, defences in SETTINGS.items():
             count = args.exact_queries if name == "ragmask_exact" else args.queries
-            own = questions[i * args.queries:]
-            out["latency_ms"][name] = latency(server.url, own, defences, count)
+            out["latency_ms"][name] = latency(server.url, own_questions(questions, name, args.queries), defences,
+                                              count)
         own = questions[len(SETTINGS) * args.queries:]
         out["latency_ms"]["plain+answer"] = latency(server.url, own, SETTINGS["plain"], args.queries, generate=True)
         out["rss_with_ragpart_views_mb"] = rss_mb(pid)

@@ -45,12 +45,12 @@ def _flooded(corpus: Corpus, index: LiveIndex, dim: int, rows: list[ChunkRow], p
     similarity, need = policy.screening.flood, policy.flood.min_documents
     flagged = []
     cited = corpus.embeddings(np.array([r.vid for r in rows], dtype=np.int64), dim)
-    for row, (_, ids) in zip(rows, index.search_many(cited, policy.flood.pool + 1)):
-        order = [int(v) for v in ids if int(v) >= 0 and int(v) != row.vid]
+    for row, vector, (_, ids) in zip(rows, cited, index.search_many(cited, policy.flood.pool + 1)):
+        order = [int(v) for v in ids if int(v) != row.vid]
         near = corpus.chunks_by_vids(order)
         group = [row] + [r for v in order if (r := near.get(v)) is not None and r.status == "active"
                          and r.source != "writeback"]
-        vectors = corpus.embeddings(np.array([r.vid for r in group], dtype=np.int64), dim)
+        vectors = np.vstack([vector, corpus.embeddings(np.array([r.vid for r in group[1:]], dtype=np.int64), dim)])
         found = next((f for f in find_floods([r.doc_id for r in group], vectors, similarity, need, None,
                                              similarity) if 0 in f.members), None)
         if found is not None:

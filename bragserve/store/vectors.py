@@ -118,7 +118,7 @@ class VectorIndex:
         with torch.inference_mode():  # the caller holds the index lock: ``stored`` cannot move meanwhile
             # stored @ queries.T, not queries @ stored.T: the same product, 3.5x faster in torch's BLAS here.
             top = torch.topk((torch.from_numpy(stored) @ torch.from_numpy(queries).T).T, k, dim=1)
-        return top.values.numpy(), faiss.vector_to_array(self.index.id_map)[top.indices.numpy()]
+        return top.values.numpy(), self.ids()[top.indices.numpy()]
 
     # -- persistence -----------------------------------------------------------------------------
 
